@@ -1,0 +1,220 @@
+"""Words, character bigrams and pinyin of a normalised text.
+
+A `Lexicon` turns a normalised text into `Terms`: the words that carry the
+meaning (filler removed, synonyms mapped to their canonical term), Chinese
+character bigrams (recall when jieba cuts a phrase differently) and pinyin
+syllable bigrams (typos with the right sound: 结婚等级 -> jie hun deng ji).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import rjieba
+from pypinyin.pinyin_dict import pinyin_dict
+
+from bot.matching.normalize import is_cjk, normalize
+
+# Words that say how a resident asks, not what about. Kept short on purpose:
+# a word here is invisible to the matcher, so topic words never belong here.
+ZH_FILLER = frozenset(
+    """
+    怎么 怎么样 怎样 怎么办 咋 咋办 申请 哪里 哪儿 在哪 在哪儿 在哪里 请问 问一下 问问 我想 想 想要 要 一下
+    吗 呢 啊 呀 吧 哦 嘛 么 什么 啥 如何 可以 能 能不能 可不可以 是不是 有没有 的 了 地 得 着
+    我 我们 你 你们 您 他 她 它 他们 这 那 这个 那个 哪个 哪些 是 有 在 和 与 及 或 都 就 也 还 又
+    给 把 被 让 对 从 到 去 来 个 些 吗 么 哈 嗯 呗 噢 请 谢谢 你好 您好 知道 告诉 一 下 需要 应该
+    办 办理 弄 搞 多少 几 为什么 为啥 谁 时候 现在 怎么回事 问
+    """.split()
+)
+EN_STOP = frozenset(
+    """
+    a an the is are was were be been being am do does did doing have has had having i me my we our
+    you your he she it its they them their this that these those what which who whom whose when
+    where why how can could would should will shall may might must to of in on at by for with about
+    from into over under up down out off again further then once here there all any both each few
+    more most other some such no nor not only own same so than too very just s t don now please
+    tell know want wanna need get got there's what's how's i'm id i'd like hi hello hey dear sir
+    madam thanks thank if or and but as also want let lets let's
+    """.split()
+)
+
+_TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]+")
+_LATIN = re.compile(r"^[a-z]+$")
+
+
+@functools.cache
+def _char_pinyin() -> dict[str, str]:
+    """Tone-less pinyin of every character, most common reading first."""
+    table: dict[str, str] = {}
+    for code, readings in pinyin_dict.items():
+        first = readings.split(",")[0]
+        table[chr(code)] = _strip_tone(first)
+    return table
+
+
+_TONED = str.maketrans(
+    "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ",
+    "aaaaeeeeiiiioooouuuuvvvvvnnnm",
+)
+
+
+def _strip_tone(syllable: str) -> str:
+    return syllable.translate(_TONED)
+
+
+@functools.cache
+def _syllables() -> frozenset[str]:
+    """Every tone-less pinyin syllable, for splitting typed pinyin."""
+    return frozenset(_char_pinyin().values())
+
+
+def char_pinyin(char: str) -> str | None:
+    """Tone-less pinyin of one Chinese character, or None."""
+    return _char_pinyin().get(char)
+
+
+def split_pinyin(word: str) -> list[str] | None:
+    """Split typed pinyin ("jiehundengji") into syllables, or None if it is not pinyin.
+
+    Prefers the split with the fewest syllables, so "xian" stays one syllable.
+    """
+    if not _LATIN.match(word) or len(word) > 40:
+        return None
+    syllables = _syllables()
+    # best[i]: fewest syllables covering word[:i]
+    best: list[list[str] | None] = [None] * (len(word) + 1)
+    best[0] = []
+    for end in range(1, len(word) + 1):
+        for start in range(max(0, end - 6), end):
+            head = best[start]
+            piece = word[start:end]
+            if head is not None and piece in syllables:
+                candidate = [*head, piece]
+                current = best[end]
+                if current is None or len(candidate) < len(current):
+                    best[end] = candidate
+    return best[len(word)]
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What the lexical scorers compare."""
+
+    words: tuple[str, ...]
+    bigrams: tuple[str, ...]
+    pinyin: tuple[str, ...]
+    #: The content words joined: the string fuzzy ratios compare.
+    core: str
+
+
+class Lexicon:
+    """Segmentation, filler removal and synonyms for one knowledge base.
+
+    Each lexicon owns its jieba instance, so the synonyms of one knowledge
+    base never leak into another (tests build several side by side).
+    """
+
+    def __init__(
+        self, synonyms: Sequence[Sequence[str]] = (), *, english_vocabulary: Iterable[str] = ()
+    ) -> None:
+        """Build the lexicon.
+
+        Args:
+            synonyms: Groups of terms; the first term of a group is canonical.
+            english_vocabulary: English words of the knowledge base; such a word is
+                never read as typed pinyin ("change" is not chang e).
+        """
+        self._jieba = rjieba.Jieba()
+        self._canonical: dict[str, str] = {}
+        self._phrases: list[tuple[str, str]] = []
+        for group in synonyms:
+            terms = [normalize(t) for t in group]
+            terms = [t for t in terms if t]
+            if len(terms) < 2:
+                continue
+            canonical = terms[0]
+            for term in terms:
+                if " " in term:
+                    # Multi-word English terms are replaced in the text itself.
+                    self._phrases.append((term, canonical.replace(" ", "_")))
+                else:
+                    self._canonical[term] = canonical.replace(" ", "_")
+                if any(is_cjk(c) for c in term) and " " not in term:
+                    # Keep "适老化" one word, so it maps as a whole.
+                    self._jieba.add_word(term, None, None)
+        self._phrases.sort(key=lambda pair: -len(pair[0]))
+        self._english = frozenset(english_vocabulary) | EN_STOP
+
+    def add_words(self, words: Iterable[str]) -> None:
+        """Teach jieba multi-character words (keywords) so they stay whole."""
+        for word in words:
+            if len(word) >= 2 and all(is_cjk(c) for c in word):
+                self._jieba.add_word(word, None, None)
+
+    def segment(self, text: str) -> list[str]:
+        """Cut a normalised text into words, synonyms mapped, filler kept."""
+        for phrase, canonical in self._phrases:
+            if phrase in text:
+                text = re.sub(rf"(?<![a-z]){re.escape(phrase)}(?![a-z])", canonical, text)
+        words: list[str] = []
+        for chunk in _TOKEN.findall(text):
+            if chunk[0].isascii() and chunk[0].isalnum():
+                words.append(chunk)
+            else:
+                words.extend(w for w in self._jieba.cut(chunk) if w.strip())
+        return [self._canonical.get(w, w) for w in words]
+
+    def terms(self, text: str) -> Terms:
+        """The terms of a normalised text."""
+        words = self.segment(text)
+        content = [w for w in words if w not in ZH_FILLER and w not in EN_STOP]
+        if not content:
+            # "怎么办" alone still means something; keep what there is.
+            content = words
+        bigrams: list[str] = []
+        syllables: list[str] = []
+        run: list[str] = []
+        for word in content:
+            if all(is_cjk(c) for c in word):
+                run.extend(word)
+                syllables.extend(char_pinyin(c) or c for c in word)
+                continue
+            self._flush(run, bigrams)
+            run = []
+            split = None if word in self._english else split_pinyin(word)
+            if split:
+                syllables.extend(split)
+            else:
+                # Not pinyin: break the syllable sequence here.
+                syllables.append("|")
+        self._flush(run, bigrams)
+        pinyin = [
+            f"{a}_{b}" for a, b in zip(syllables, syllables[1:], strict=False) if "|" not in (a, b)
+        ]
+        if len(syllables) == 1 and syllables[0] != "|":
+            pinyin = syllables
+        return Terms(
+            words=tuple(content),
+            bigrams=tuple(bigrams),
+            pinyin=tuple(pinyin),
+            core="".join(content) if _mostly_cjk(content) else " ".join(content),
+        )
+
+    def is_pinyin_query(self, words: Sequence[str]) -> bool:
+        """True when every Latin word of a message is typed pinyin, not English."""
+        latin = [w for w in words if _LATIN.match(w)]
+        if not latin:
+            return False
+        return all(w not in self._english and split_pinyin(w) for w in latin)
+
+    @staticmethod
+    def _flush(run: list[str], bigrams: list[str]) -> None:
+        if len(run) >= 2:
+            bigrams.extend(a + b for a, b in zip(run, run[1:], strict=False))
+
+
+def _mostly_cjk(words: Sequence[str]) -> bool:
+    return sum(1 for w in words if is_cjk(w[0])) * 2 >= len(words)
