@@ -23,15 +23,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Shenyang resident help-desk bot (Telegram, console and admin tools).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("start", help="the Telegram bot when TELEGRAM_BOT_TOKEN is set, else the console chat")
-    sub.add_parser("run", help="run the Telegram bot (long polling, or a webhook when WEBHOOK_URL is set)")
+    sub.add_parser(
+        "start", help="the Telegram bot when TELEGRAM_BOT_TOKEN is set, else the console chat"
+    )
+    sub.add_parser(
+        "run", help="run the Telegram bot (long polling, or a webhook when WEBHOOK_URL is set)"
+    )
     sub.add_parser("chat", help="chat with the bot in this terminal")
     p = sub.add_parser("ask", help="answer questions; with no QUESTION, one per line from stdin")
     p.add_argument("question", nargs="*", help="the question (words are joined with spaces)")
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
-    configure_eval_parser(sub.add_parser("eval", help="measure answer quality on an evaluation set"))
+    configure_eval_parser(
+        sub.add_parser("eval", help="measure answer quality on an evaluation set")
+    )
     p = sub.add_parser("validate", help="check the knowledge files; exit 1 on errors")
-    p.add_argument("directory", nargs="?", type=Path, help="knowledge folder (default KNOWLEDGE_DIR)")
+    p.add_argument(
+        "directory", nargs="?", type=Path, help="knowledge folder (default KNOWLEDGE_DIR)"
+    )
     p = sub.add_parser("stats", help="question statistics from the database")
     p.add_argument("--days", type=int, default=7)
     p.add_argument("--lang", choices=("zh", "en"), default="zh")

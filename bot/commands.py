@@ -37,7 +37,6 @@ def run_telegram(settings: Settings) -> int:
 def chat(settings: Settings) -> int:
     """The console conversation."""
     from bot.console import chat as console_chat
-    from bot.services import Services
 
     async def _main() -> int:
         services = await _open(settings)
@@ -100,7 +99,9 @@ async def _open(settings: Settings, *, with_storage: bool = True):  # type: igno
     try:
         return await Services.open(settings, with_storage=with_storage)
     except KnowledgeError as exc:
-        print(f"The knowledge in {settings.knowledge_dir} does not validate:\n{exc}", file=sys.stderr)
+        print(
+            f"The knowledge in {settings.knowledge_dir} does not validate:\n{exc}", file=sys.stderr
+        )
         return None
 
 
@@ -121,7 +122,9 @@ async def unanswered(settings: Settings, *, days: int, limit: int, as_csv: bool,
         if as_csv:
             print(await admin.unanswered_csv(days=days, limit=limit), end="")
         else:
-            text = await admin.unanswered_text(days=days, limit=limit, lang="en" if lang == "en" else "zh")
+            text = await admin.unanswered_text(
+                days=days, limit=limit, lang="en" if lang == "en" else "zh"
+            )
             print(text)
     return 0
 

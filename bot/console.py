@@ -31,7 +31,9 @@ def render_plain(reply: Reply) -> tuple[str, list[str]]:
     return "\n".join(lines), actions
 
 
-async def chat(service: ConversationService, *, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+async def chat(
+    service: ConversationService, *, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
+) -> None:
     """Interactive chat: type a question, or the number of a choice; /quit to leave."""
     user = CONSOLE_USER
     reply = await service.start(user)
@@ -48,7 +50,9 @@ async def chat(service: ConversationService, *, stdin: TextIO = sys.stdin, stdou
         reply = await _dispatch(service, user, line, actions)
 
 
-async def _dispatch(service: ConversationService, user: User, line: str, actions: list[str]) -> Reply:
+async def _dispatch(
+    service: ConversationService, user: User, line: str, actions: list[str]
+) -> Reply:
     if line.isdigit() and 1 <= int(line) <= len(actions):
         return await service.press(user, actions[int(line) - 1])
     command, _, arg = line.partition(" ")
@@ -90,7 +94,13 @@ def reply_json(question: str, reply: Reply) -> dict[str, Any]:
     }
 
 
-async def ask(service: ConversationService, questions: Iterable[str], *, as_json: bool, stdout: TextIO = sys.stdout) -> int:
+async def ask(
+    service: ConversationService,
+    questions: Iterable[str],
+    *,
+    as_json: bool,
+    stdout: TextIO = sys.stdout,
+) -> int:
     """Answer each question in order; a bad line never stops a batch."""
     user = CONSOLE_USER
     for raw in questions:
@@ -98,12 +108,21 @@ async def ask(service: ConversationService, questions: Iterable[str], *, as_json
         try:
             reply = await service.ask(user, question)
         except Exception as exc:  # one broken line must not end a batch
-            obj = {"question": question, "lang": "zh", "status": "invalid", "entry_id": None,
-                   "score": None, "answer": f"error: {type(exc).__name__}", "candidates": []}
+            obj = {
+                "question": question,
+                "lang": "zh",
+                "status": "invalid",
+                "entry_id": None,
+                "score": None,
+                "answer": f"error: {type(exc).__name__}",
+                "candidates": [],
+            }
             print(json.dumps(obj, ensure_ascii=False), file=stdout, flush=True)
             continue
         if as_json:
-            print(json.dumps(reply_json(question, reply), ensure_ascii=False), file=stdout, flush=True)
+            print(
+                json.dumps(reply_json(question, reply), ensure_ascii=False), file=stdout, flush=True
+            )
         else:
             print(render_plain(reply)[0] + "\n", file=stdout, flush=True)
     return 0

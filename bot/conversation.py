@@ -36,7 +36,9 @@ MAX_QUESTION_CHARS = 1000
 #: Telegram's limit on callback data.
 MAX_ACTION_BYTES = 64
 
-_ACTION = re.compile(r"^(?:m|c:[a-z0-9-]{1,40}|e:[a-z0-9-]{1,40}|f:[a-z0-9-]{1,40}:[+-]|l:(?:zh|en))$")
+_ACTION = re.compile(
+    r"^(?:m|c:[a-z0-9-]{1,40}|e:[a-z0-9-]{1,40}|f:[a-z0-9-]{1,40}:[+-]|l:(?:zh|en))$"
+)
 
 
 class ReplyKind(StrEnum):
@@ -173,13 +175,17 @@ class ConversationService:
         """What the bot can do and how to ask."""
         lang = await self._reply_lang(user)
         kb = self.engines.knowledge
-        return Reply(ReplyKind.INFO, lang, kb.texts.help.get(lang), buttons=self.menu(kb, lang).buttons)
+        return Reply(
+            ReplyKind.INFO, lang, kb.texts.help.get(lang), buttons=self.menu(kb, lang).buttons
+        )
 
     async def privacy(self, user: User) -> Reply:
         """What is stored about the resident and for how long."""
         lang = await self._reply_lang(user)
         text = self.engines.knowledge.texts.privacy.get(lang)
-        return Reply(ReplyKind.INFO, lang, text.replace("{retention_days}", str(self.retention_days)))
+        return Reply(
+            ReplyKind.INFO, lang, text.replace("{retention_days}", str(self.retention_days))
+        )
 
     async def forget(self, user: User) -> Reply:
         """Delete everything stored about the resident."""
@@ -221,7 +227,9 @@ class ConversationService:
     async def nearest(self, user: User, lat: float, lon: float) -> Reply:
         """The nearest place of each kind, with distance."""
         lang = await self._reply_lang(user)
-        if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        if not (
+            math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180
+        ):
             return Reply(ReplyKind.INVALID, lang, _t("bad_location", lang))
         hits = nearest_places(self.engines.knowledge.places.values(), lat, lon)
         if not hits:
@@ -235,7 +243,9 @@ class ConversationService:
     async def unsupported(self, user: User) -> Reply:
         """A sticker, photo, voice, document or contact: say what the bot understands."""
         lang = await self._reply_lang(user)
-        return Reply(ReplyKind.INVALID, lang, self.engines.knowledge.texts.unsupported_media.get(lang))
+        return Reply(
+            ReplyKind.INVALID, lang, self.engines.knowledge.texts.unsupported_media.get(lang)
+        )
 
     async def flood_notice(self, user: User) -> Reply:
         """Sent once when a resident sends too many messages too fast."""
@@ -266,24 +276,37 @@ class ConversationService:
             for c in kb.sorted_categories()
             if kb.entries_in(c.id)
         ]
-        pairs = tuple(tuple(b for row in rows[i : i + 2] for b in row) for i in range(0, len(rows), 2))
+        pairs = tuple(
+            tuple(b for row in rows[i : i + 2] for b in row) for i in range(0, len(rows), 2)
+        )
         return Reply(ReplyKind.MENU, lang, _t("menu", lang), buttons=pairs)
 
     def category(self, kb: KnowledgeBase, category_id: str, lang: Lang) -> Reply:
         """The entries of one category, with a way back."""
         cat = kb.categories[category_id]
-        rows = [(Button(e.title.get(lang), action=f"e:{e.id}"),) for e in kb.entries_in(category_id)]
+        rows = [
+            (Button(e.title.get(lang), action=f"e:{e.id}"),) for e in kb.entries_in(category_id)
+        ]
         rows.append((Button(_t("back", lang), action="m"),))
         title = f"{cat.emoji} {cat.title.get(lang)}".strip()
-        return Reply(ReplyKind.CATEGORY, lang, _t("pick_entry", lang), title=title, buttons=tuple(rows))
+        return Reply(
+            ReplyKind.CATEGORY, lang, _t("pick_entry", lang), title=title, buttons=tuple(rows)
+        )
 
     def entry_reply(
-        self, kb: KnowledgeBase, entry: Entry, lang: Lang, *, score: float | None = None,
+        self,
+        kb: KnowledgeBase,
+        entry: Entry,
+        lang: Lang,
+        *,
+        score: float | None = None,
         candidates: tuple[CandidateView, ...] = (),
     ) -> Reply:
         """One entry's answer with its source, links, related questions and feedback."""
         src = entry.source
-        source_line = _t("source", lang).format(doc=src.document, date=src.date.isoformat(), section=src.section)
+        source_line = _t("source", lang).format(
+            doc=src.document, date=src.date.isoformat(), section=src.section
+        )
         rows: list[tuple[Button, ...]] = [
             (Button(link.title.get(lang), url=str(link.url)),) for link in entry.links
         ]
@@ -322,12 +345,20 @@ class ConversationService:
         score = round(top.score, 1) if top else None
         outcome = result.outcome
         if outcome is MatchOutcome.ANSWERED and top and top.doc_id in kb.entries:
-            return self.entry_reply(kb, kb.entries[top.doc_id], lang, score=score, candidates=candidates)
+            return self.entry_reply(
+                kb, kb.entries[top.doc_id], lang, score=score, candidates=candidates
+            )
         if outcome is MatchOutcome.CLARIFY and candidates:
             rows = tuple((Button(c.title, action=f"e:{c.entry_id}"),) for c in candidates[:4])
             rows += ((Button(_t("none_of_these", lang), action="m"),),)
-            return Reply(ReplyKind.CLARIFY, lang, kb.texts.clarify.get(lang), buttons=rows,
-                         score=score, candidates=candidates)
+            return Reply(
+                ReplyKind.CLARIFY,
+                lang,
+                kb.texts.clarify.get(lang),
+                buttons=rows,
+                score=score,
+                candidates=candidates,
+            )
         if outcome is MatchOutcome.SMALLTALK:
             text = {
                 "thanks": kb.texts.smalltalk_thanks,
@@ -338,8 +369,14 @@ class ConversationService:
             return Reply(ReplyKind.SMALLTALK, lang, text, buttons=buttons)
         if outcome is MatchOutcome.INVALID:
             return Reply(ReplyKind.INVALID, lang, kb.texts.invalid.get(lang))
-        return Reply(ReplyKind.FALLBACK, lang, kb.texts.fallback.get(lang),
-                     buttons=self.menu(kb, lang).buttons, score=score, candidates=candidates)
+        return Reply(
+            ReplyKind.FALLBACK,
+            lang,
+            kb.texts.fallback.get(lang),
+            buttons=self.menu(kb, lang).buttons,
+            score=score,
+            candidates=candidates,
+        )
 
     async def _feedback(
         self, user: User, kb: KnowledgeBase, entry_id: str, *, helpful: bool, lang: Lang
@@ -353,8 +390,13 @@ class ConversationService:
 
     def _expired(self, lang: Lang) -> Reply:
         kb = self.engines.knowledge
-        return Reply(ReplyKind.INVALID, lang, _t("expired", lang), buttons=self.menu(kb, lang).buttons,
-                     toast=_t("expired", lang))
+        return Reply(
+            ReplyKind.INVALID,
+            lang,
+            _t("expired", lang),
+            buttons=self.menu(kb, lang).buttons,
+            toast=_t("expired", lang),
+        )
 
     async def _reply_lang(self, user: User, *, detected: Lang | None = None) -> Lang:
         """The user's chosen language, else the question's, else the client's."""
@@ -404,7 +446,10 @@ def format_distance(metres: float | None, lang: Lang) -> str:
 # ----- fixed interface strings (navigation, not knowledge: admins edit knowledge/texts.yaml) --
 
 _UI: dict[str, dict[Lang, str]] = {
-    "menu": {"zh": "请选择一个类别，或直接输入您的问题：", "en": "Pick a topic, or just type your question:"},
+    "menu": {
+        "zh": "请选择一个类别，或直接输入您的问题：",
+        "en": "Pick a topic, or just type your question:",
+    },
     "pick_entry": {"zh": "请选择一个问题：", "en": "Pick a question:"},
     "back": {"zh": "⬅️ 返回", "en": "⬅️ Back"},
     "none_of_these": {"zh": "都不是，看看全部类别", "en": "None of these: show all topics"},
@@ -418,14 +463,20 @@ _UI: dict[str, dict[Lang, str]] = {
         "zh": "抱歉没能帮上忙，我们会根据您的反馈改进回答。",
         "en": "Sorry this did not help. We will use your feedback to improve the answer.",
     },
-    "choose_lang": {"zh": "请选择语言 / Choose a language:", "en": "Choose a language / 请选择语言:"},
+    "choose_lang": {
+        "zh": "请选择语言 / Choose a language:",
+        "en": "Choose a language / 请选择语言:",
+    },
     "lang_set": {"zh": "已切换为中文。", "en": "Switched to English."},
     "share_location": {
         "zh": "请点击下方按钮分享您的位置，我来告诉您最近的服务点。",
         "en": "Tap the button below to share your location and I will list the nearest service points.",
     },
     "share_location_button": {"zh": "📍 分享我的位置", "en": "📍 Share my location"},
-    "bad_location": {"zh": "这个位置无法识别，请重新分享。", "en": "I could not read that location. Please share it again."},
+    "bad_location": {
+        "zh": "这个位置无法识别，请重新分享。",
+        "en": "I could not read that location. Please share it again.",
+    },
     "no_places": {
         "zh": "目前知识库中还没有带坐标的服务点，暂时无法计算距离。",
         "en": "The knowledge base has no service points with coordinates yet, so I cannot compute distances.",
@@ -439,7 +490,10 @@ _UI: dict[str, dict[Lang, str]] = {
         "zh": "已删除您的全部记录和偏好（{n} 条）。",
         "en": "All your records and preferences have been deleted ({n} rows).",
     },
-    "forget_nothing": {"zh": "本机器人没有保存您的任何数据。", "en": "This bot has no stored data about you."},
+    "forget_nothing": {
+        "zh": "本机器人没有保存您的任何数据。",
+        "en": "This bot has no stored data about you.",
+    },
     "forget_failed": {
         "zh": "抱歉，数据库暂时不可用，删除未完成，请稍后再试 /forget。",
         "en": "Sorry, the database is unavailable right now; nothing was deleted yet. Please try /forget again later.",
