@@ -1,0 +1,190 @@
+"""Admin work, for any channel: reports, reloads, knowledge edits, deletion.
+
+Telegram admin handlers and the command line both call `AdminService`; it
+never imports telegram. Every change is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from bot.admin_reports import (
+    UnansweredGroup,
+    format_stats,
+    format_unanswered,
+    group_unanswered,
+    unanswered_csv,
+)
+from bot.charts import daily_chart_png
+from bot.config import Settings
+from bot.knowledge.editing import add_alternate_question, replace_knowledge_file
+from bot.knowledge.models import Lang
+from bot.matching import MatchOutcome
+from bot.runtime import EngineHolder, ReloadResult, open_engine
+from bot.storage import Storage
+
+#: How many "add this question" suggestions an admin can have open at once.
+MAX_PENDING_SUGGESTIONS = 200
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An unanswered question an admin may add to an entry (looked up by a short token)."""
+
+    token: str
+    question: str
+    entry_id: str
+    lang: Lang
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """The outcome of a knowledge change, as text for the admin."""
+
+    ok: bool
+    message: str
+
+
+@dataclass
+class AdminService:
+    """Admin operations over the running engine and the database."""
+
+    settings: Settings
+    engines: EngineHolder
+    storage: Storage
+    _pending: dict[str, Suggestion] = field(default_factory=dict, init=False, repr=False)
+
+    @classmethod
+    @asynccontextmanager
+    async def for_cli(cls, settings: Settings) -> AsyncIterator[AdminService]:
+        """An admin service for one command-line call (opens and closes the database)."""
+        engines = await asyncio.to_thread(open_engine, settings)
+        storage = await Storage.open(
+            settings.database_path,
+            secret=settings.user_hash_secret.get_secret_value(),
+            retention_days=settings.retention_days,
+        )
+        try:
+            yield cls(settings, engines, storage)
+        finally:
+            await storage.close()
+
+    def is_admin(self, user_id: int) -> bool:
+        """Whether this Telegram user may use admin commands."""
+        return user_id in self.settings.admin_ids
+
+    # ----- reports ------------------------------------------------------------------------
+
+    async def stats_text(self, *, days: int, lang: Lang) -> str:
+        """Questions per day, outcome rates, top entries and categories, 👎 count."""
+        stats = await self.storage.stats(days=days)
+        kb = self.engines.knowledge
+        titles = {e.id: e.title.get(lang) for e in kb.entries.values()}
+        categories = {
+            e.id: kb.categories[e.category].title.get(lang)
+            for e in kb.entries.values()
+            if e.category in kb.categories
+        }
+        return format_stats(stats, lang=lang, titles=titles, categories=categories)
+
+    async def stats_chart(self, *, days: int) -> bytes:
+        """A PNG of the daily volume and outcome mix."""
+        stats = await self.storage.stats(days=days)
+        return await asyncio.to_thread(daily_chart_png, stats)
+
+    async def unanswered_groups(self, *, days: int, limit: int) -> list[UnansweredGroup]:
+        """Frequent fallback, clarify and 👎 questions, near-duplicates grouped, with the closest entry."""
+        questions = await self.storage.unanswered(days=days, limit=limit * 5)
+        engine = self.engines.current
+
+        def closest(text: str) -> tuple[str, float] | None:
+            result = engine.answer(text)
+            if result.outcome in (MatchOutcome.INVALID, MatchOutcome.SMALLTALK) or not result.top:
+                return None
+            return result.top.doc_id, result.top.score
+
+        groups = await asyncio.to_thread(group_unanswered, questions, closest=closest)
+        return groups[:limit]
+
+    async def unanswered_text(self, *, days: int, limit: int, lang: Lang) -> str:
+        """The unanswered report as text."""
+        groups = await self.unanswered_groups(days=days, limit=limit)
+        titles = {e.id: e.title.get(lang) for e in self.engines.knowledge.entries.values()}
+        return format_unanswered(groups, titles=titles, lang=lang)
+
+    async def unanswered_csv(self, *, days: int, limit: int) -> str:
+        """The unanswered report as CSV."""
+        return unanswered_csv(await self.unanswered_groups(days=days, limit=limit))
+
+    def suggest(self, question: str, entry_id: str, *, lang: Lang) -> Suggestion:
+        """Remember a question an admin may add to an entry; returns its short token."""
+        if len(self._pending) >= MAX_PENDING_SUGGESTIONS:
+            self._pending.pop(next(iter(self._pending)))
+        token = secrets.token_hex(4)
+        suggestion = Suggestion(token, question, entry_id, lang)
+        self._pending[token] = suggestion
+        return suggestion
+
+    # ----- changes ------------------------------------------------------------------------
+
+    async def accept_suggestion(self, admin_id: int, token: str) -> EditResult:
+        """Add a suggested question to its entry's file, validate and reload."""
+        suggestion = self._pending.pop(token, None)
+        if suggestion is None:
+            return EditResult(False, "This suggestion has expired; run /unanswered again.")
+        directory = self.settings.knowledge_dir
+        try:
+            path = await asyncio.to_thread(
+                add_alternate_question,
+                directory,
+                suggestion.entry_id,
+                suggestion.question,
+                lang=suggestion.lang,
+            )
+        except (ValueError, KeyError) as exc:
+            return EditResult(False, f"Not added: {exc}")
+        result = await self.reload(admin_id, reason=f"added question to {suggestion.entry_id}")
+        if not result.ok:
+            return EditResult(False, "Added, but the reload failed:\n" + "\n".join(result.errors))
+        await self.storage.record_audit(
+            admin_id,
+            action="add_question",
+            detail=f"{suggestion.entry_id} <- {suggestion.question} ({path.name})",
+        )
+        return EditResult(
+            True, f"Added “{suggestion.question}” to {suggestion.entry_id} ({path.name}); reloaded."
+        )
+
+    async def reload(self, admin_id: int, *, reason: str = "reload") -> ReloadResult:
+        """Reload the knowledge; on errors the current knowledge stays in use."""
+        result = await self.engines.reload()
+        detail = f"{reason}: ok, {result.entries} entries" if result.ok else f"{reason}: failed"
+        await self.storage.record_audit(admin_id, action="reload", detail=detail)
+        return result
+
+    async def upload(self, admin_id: int, filename: str, data: bytes) -> EditResult:
+        """Replace one knowledge file with an uploaded one (validated, backed up, reloaded)."""
+        directory = self.settings.knowledge_dir
+        try:
+            summary = await asyncio.to_thread(
+                replace_knowledge_file,
+                directory,
+                filename,
+                data,
+                backup_dir=directory / ".backups",
+            )
+        except ValueError as exc:
+            return EditResult(False, f"The file was not accepted:\n{exc}")
+        result = await self.reload(admin_id, reason=f"upload {filename}")
+        await self.storage.record_audit(admin_id, action="upload", detail=f"{filename}: {summary}")
+        if not result.ok:
+            return EditResult(False, "Saved, but the reload failed:\n" + "\n".join(result.errors))
+        return EditResult(True, f"{filename} replaced and reloaded.\n{summary}")
+
+    async def forget(self, user_id: int) -> int:
+        """Delete everything stored about one user."""
+        return await self.storage.forget_user(user_id)
