@@ -9,6 +9,7 @@ syllable bigrams (typos with the right sound: 结婚等级 -> jie hun deng ji).
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,16 +21,22 @@ from bot.matching.normalize import is_cjk, normalize
 
 # Words that say how a resident asks, not what about. Kept short on purpose:
 # a word here is invisible to the matcher, so topic words never belong here.
-ZH_FILLER = frozenset(
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+ZH_FILLER = _word_set(
     """
     怎么 怎么样 怎样 怎么办 咋 咋办 申请 哪里 哪儿 在哪 在哪儿 在哪里 请问 问一下 问问 我想 想 想要 要 一下
     吗 呢 啊 呀 吧 哦 嘛 么 什么 啥 如何 可以 能 能不能 可不可以 是不是 有没有 的 了 地 得 着
     我 我们 你 你们 您 他 她 它 他们 这 那 这个 那个 哪个 哪些 是 有 在 和 与 及 或 都 就 也 还 又
     给 把 被 让 对 从 到 去 来 个 些 吗 么 哈 嗯 呗 噢 请 谢谢 你好 您好 知道 告诉 一 下 需要 应该
     办 办理 弄 搞 多少 几 为什么 为啥 谁 时候 现在 怎么回事 问
-    """.split()
+    """
 )
-EN_STOP = frozenset(
+EN_STOP = _word_set(
     """
     a an the is are was were be been being am do does did doing have has had having i me my we our
     you your he she it its they them their this that these those what which who whom whose when
@@ -37,8 +44,8 @@ EN_STOP = frozenset(
     from into over under up down out off again further then once here there all any both each few
     more most other some such no nor not only own same so than too very just s t don now please
     tell know want wanna need get got there's what's how's i'm id i'd like hi hello hey dear sir
-    madam thanks thank if or and but as also want let lets let's
-    """.split()
+    madam thanks thank if or and but as also want let lets let's apply
+    """
 )
 
 _TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]+")
@@ -191,9 +198,7 @@ class Lexicon:
                 # Not pinyin: break the syllable sequence here.
                 syllables.append("|")
         self._flush(run, bigrams)
-        pinyin = [
-            f"{a}_{b}" for a, b in zip(syllables, syllables[1:], strict=False) if "|" not in (a, b)
-        ]
+        pinyin = [f"{a}_{b}" for a, b in itertools.pairwise(syllables) if "|" not in (a, b)]
         if len(syllables) == 1 and syllables[0] != "|":
             pinyin = syllables
         return Terms(
@@ -213,7 +218,7 @@ class Lexicon:
     @staticmethod
     def _flush(run: list[str], bigrams: list[str]) -> None:
         if len(run) >= 2:
-            bigrams.extend(a + b for a, b in zip(run, run[1:], strict=False))
+            bigrams.extend(a + b for a, b in itertools.pairwise(run))
 
 
 def _mostly_cjk(words: Sequence[str]) -> bool:

@@ -23,7 +23,9 @@ _SEPARATOR_PREFIXES = ("P", "S", "Z")
 # characters (Cf: zero-width, bidi marks), non-spacing marks such as the emoji
 # variation selector U+FE0F (Mn), private use, surrogates, unassigned.
 _INVISIBLE = frozenset({"Cf", "Mn", "Co", "Cs", "Cn"})
-_CJK_GAP = re.compile(r"(?<=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]) (?=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
+_CJK_GAP = re.compile(
+    r"(?<=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]) (?=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])"
+)
 _SPACES = re.compile(r"\s+")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[a-z]+")

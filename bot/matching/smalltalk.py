@@ -1,0 +1,171 @@
+"""Greetings, thanks, goodbyes and "who are you", told apart from questions.
+
+A message is small talk only when it is basically nothing else: "你好" is a
+greeting, "你好，结婚登记在哪" is a question that starts politely.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.matching.types import SmalltalkKind
+
+# Order matters: "who" phrases contain "你"/"you", which the filler below
+# would otherwise eat; longer phrases go first within a kind.
+_PHRASES: tuple[tuple[SmalltalkKind, tuple[str, ...]], ...] = (
+    (
+        "who",
+        (
+            "你是谁",
+            "你是什么",
+            "你是机器人吗",
+            "你是人工智能吗",
+            "你叫什么名字",
+            "你叫什么",
+            "你能做什么",
+            "你能干什么",
+            "你会做什么",
+            "你会什么",
+            "你会干什么",
+            "你可以做什么",
+            "你可以干什么",
+            "你有什么用",
+            "你有什么功能",
+            "你能帮我做什么",
+            "你能帮我什么",
+            "who are you",
+            "what are you",
+            "are you a bot",
+            "are you a robot",
+            "are you human",
+            "what is your name",
+            "what's your name",
+            "whats your name",
+            "what can you do",
+            "what do you do",
+            "how can you help me",
+            "how can you help",
+            "what can you help me with",
+            "what can you help with",
+        ),
+    ),
+    (
+        "thanks",
+        (
+            "非常感谢",
+            "太感谢了",
+            "感谢",
+            "谢谢",
+            "多谢",
+            "谢了",
+            "3q",
+            "thank you very much",
+            "thank you so much",
+            "thank you",
+            "thanks a lot",
+            "many thanks",
+            "thanks",
+            "thx",
+            "ty",
+        ),
+    ),
+    (
+        "bye",
+        (
+            "再见",
+            "拜拜",
+            "回头见",
+            "下次见",
+            "goodbye",
+            "good bye",
+            "bye bye",
+            "bye",
+            "see you later",
+            "see you",
+        ),
+    ),
+    (
+        "hello",
+        (
+            "你好吗",
+            "你好",
+            "您好",
+            "大家好",
+            "哈喽",
+            "哈罗",
+            "嗨",
+            "早上好",
+            "上午好",
+            "中午好",
+            "下午好",
+            "晚上好",
+            "早安",
+            "在吗",
+            "在不在",
+            "有人吗",
+            "hello",
+            "hallo",
+            "hi",
+            "hey",
+            "good morning",
+            "good afternoon",
+            "good evening",
+            "greetings",
+            "how are you doing",
+            "how are you",
+            "anyone there",
+            "is anyone there",
+        ),
+    ),
+)
+
+# Words that may surround small talk without making it a question.
+_FILLER = str.split(
+    "啊 呀 哦 噢 呢 吗 嘛 哈 哈哈 啦 了 的 吧 呗 嗯 好的 好 ok okay 你 您 小助手 助手 机器人 朋友 "
+    "老师 同志 请问 非常 很 真 太 so very much a lot there bot robot dear again 们 大家 "
+    "everyone all 了啊 哟 喔"
+)
+
+_LATIN_PHRASE = re.compile(r"^[a-z0-9' ]+$")
+
+
+def _pattern(phrase: str) -> re.Pattern[str]:
+    if _LATIN_PHRASE.match(phrase):
+        return re.compile(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])")
+    return re.compile(re.escape(phrase))
+
+
+_COMPILED = tuple((kind, tuple(_pattern(p) for p in phrases)) for kind, phrases in _PHRASES)
+_FILLER_PATTERNS = tuple(_pattern(f) for f in sorted(_FILLER, key=len, reverse=True))
+_GREETING_PREFIX = re.compile(
+    r"^(?:(?:你好|您好|哈喽|嗨|(?:hello|hi|hey|dear)(?![a-z])|早上好|下午好|晚上好|请问)(?:\s|啊|呀)*)+"
+)
+
+
+def detect_smalltalk(normalized: str) -> SmalltalkKind | None:
+    """The kind of small talk a normalised message is, or None for anything else.
+
+    Args:
+        normalized: Output of `normalize`.
+
+    Returns:
+        "hello", "thanks", "who" or "bye"; None when the message asks something.
+    """
+    rest = normalized
+    found: SmalltalkKind | None = None
+    for kind, patterns in _COMPILED:
+        for pattern in patterns:
+            rest, count = pattern.subn(" ", rest)
+            if count and found is None:
+                found = kind
+    if found is None:
+        return None
+    for pattern in _FILLER_PATTERNS:
+        rest = pattern.sub(" ", rest)
+    return found if not rest.strip() else None
+
+
+def strip_greeting(normalized: str) -> str:
+    """Drop a leading greeting so "你好 结婚登记在哪" is matched as "结婚登记在哪"."""
+    stripped = _GREETING_PREFIX.sub("", normalized).strip()
+    return stripped or normalized
