@@ -21,6 +21,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedSeq
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from bot.knowledge.lint import normalize_question
 from bot.knowledge.loader import (
@@ -100,7 +101,7 @@ def add_alternate_question(directory: Path, entry_id: str, question: str, *, lan
         questions = entry["questions"]
         if questions.get(lang) is None:
             questions[lang] = CommentedSeq()
-        questions[lang].append(question)
+        questions[lang].append(_as_list_item(question, questions[lang]))
         updated = _dump(yaml, root).encode("utf-8")
 
         _validate_change(directory, {path.name: updated})
@@ -170,6 +171,21 @@ def _refuse_duplicate(question: str, entries: Mapping[str, Entry]) -> None:
         for existing in entry.questions.all():
             if normalize_question(existing) == wanted:
                 raise ValueError(f"entry '{entry.id}' already has the question {existing!r}")
+
+
+# Characters that may end a plain scalar inside [a, b] for libyaml, which the loader uses.
+_FLOW_SPECIAL = frozenset(",[]{}#:?&*!|>'\"%@`")
+
+
+def _as_list_item(question: str, items: CommentedSeq) -> str:
+    """The question as it should be written into `items`.
+
+    ruamel writes `[a, b?]` for a flow list, which libyaml refuses, so in a flow
+    list a question with any special character is written in double quotes.
+    """
+    if items.fa.flow_style() and _FLOW_SPECIAL.intersection(question):
+        return DoubleQuotedScalarString(question)
+    return question
 
 
 def _check_filename(filename: str) -> None:

@@ -19,8 +19,9 @@ import annotated_types
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.constructor import DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.resolver import VersionedResolver
 
 try:
@@ -244,13 +245,18 @@ def _load_yaml(data: bytes) -> Any:
 def _parse(path: Path, data: bytes) -> tuple[Any, list[Problem]]:
     try:
         return _load_yaml(data), []
+    except DuplicateKeyError as exc:
+        mark = exc.problem_mark
+        return None, [Problem(path, mark.line + 1 if mark else None, str(exc.problem))]
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         what = exc.problem or exc.context or "invalid YAML"
         return None, [Problem(path, line, f"YAML syntax error: {what}")]
-    except (YAMLError, UnicodeDecodeError) as exc:
-        return None, [Problem(path, None, f"cannot read the file as YAML text: {exc}")]
+    except (ReaderError, UnicodeDecodeError):
+        return None, [Problem(path, None, "is not UTF-8 text: save it with the UTF-8 encoding")]
+    except YAMLError as exc:
+        return None, [Problem(path, None, f"cannot be read as YAML: {exc}")]
 
 
 def _plain(node: Any) -> Any:
@@ -362,8 +368,6 @@ def _owner(root: Any, loc: Sequence[str | int]) -> tuple[str, Sequence[str | int
     if not loc:
         return "", loc
     section = loc[0]
-    if section == "texts":
-        return "texts", loc[1:]
     if len(loc) >= 2 and isinstance(loc[1], int):
         index = loc[1]
         if section == "synonyms":
