@@ -1,0 +1,1 @@
+"""The Telegram channel: builds the Application and renders replies as Telegram messages."""

@@ -1,0 +1,179 @@
+"""Build the Telegram Application and run it (long polling, or a webhook when configured).
+
+Like rules-bot, the services (knowledge engine, database, conversation) are
+opened in `post_init` and closed in `post_shutdown`, so they live exactly as
+long as the Application and on its event loop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from typing import Any
+from urllib.parse import urlparse
+
+from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram.constants import ParseMode
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
+from telegram.request import HTTPXRequest
+
+from bot.config import Settings
+from bot.handlers import COMMANDS, register_all
+from bot.knowledge.loader import KnowledgeError
+from bot.services import Services
+from bot.telegram.context import BotApp, BotContext, BotData
+
+log = logging.getLogger(__name__)
+
+#: Update kinds the bot handles; Telegram sends nothing else.
+ALLOWED_UPDATES: tuple[str, ...] = (
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.INLINE_QUERY,
+)
+#: Long-poll duration of one getUpdates call (seconds); Telegram answers at once when busy.
+POLL_TIMEOUT = 10
+#: How often old records are deleted (RETENTION_DAYS decides which).
+PURGE_INTERVAL = dt.timedelta(days=1)
+#: First purge shortly after start, so a bot restarted daily still purges.
+PURGE_FIRST = dt.timedelta(minutes=5)
+#: A 429 is retried this many times (after the wait Telegram asks for) before giving up.
+RATE_LIMIT_RETRIES = 3
+
+
+def build_application(settings: Settings) -> BotApp:
+    """The Application with every handler registered; nothing is opened or contacted yet.
+
+    Raises:
+        ValueError: `settings` has no bot token.
+    """
+    if not settings.token:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.bot_api_base_url)
+        .base_file_url(settings.bot_api_file_url)
+        # Answers are small; a slow network should fail in seconds, not hang a handler.
+        .request(
+            HTTPXRequest(
+                connection_pool_size=8,
+                connect_timeout=10.0,
+                read_timeout=15.0,
+                write_timeout=15.0,
+                pool_timeout=5.0,
+            )
+        )
+        # Its own connection: the long poll must never wait for a free slot behind answers.
+        # PTB adds the poll timeout to this read timeout for getUpdates.
+        .get_updates_request(
+            HTTPXRequest(connection_pool_size=1, connect_timeout=10.0, read_timeout=10.0)
+        )
+        .context_types(ContextTypes(context=BotContext, bot_data=BotData))
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML, link_preview_options=LinkPreviewOptions(is_disabled=True)
+            )
+        )
+        .post_init(_open_services)
+        .post_shutdown(_close_services)
+    )
+    if settings.rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+    app: BotApp = builder.build()
+    app.bot_data.settings = settings
+    register_all(app)
+    return app
+
+
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """Arguments of `run_webhook` / `Updater.start_webhook` for WEBHOOK_URL.
+
+    The bot listens on the path of the public URL, so a reverse proxy can pass
+    requests through unchanged.
+    """
+    if not settings.webhook_url:
+        raise ValueError("WEBHOOK_URL is not set")
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": urlparse(settings.webhook_url).path.lstrip("/"),
+        "webhook_url": settings.webhook_url,
+        "secret_token": secret,
+        "allowed_updates": list(ALLOWED_UPDATES),
+    }
+
+
+def polling_options() -> dict[str, Any]:
+    """Arguments of `run_polling` / `Updater.start_polling`."""
+    return {"timeout": POLL_TIMEOUT, "allowed_updates": list(ALLOWED_UPDATES)}
+
+
+def run(settings: Settings) -> int:
+    """Run the bot until SIGINT or SIGTERM.
+
+    Returns:
+        0 after a clean stop; 1 when the knowledge does not validate or the token is refused.
+    """
+    app = build_application(settings)
+    try:
+        if settings.webhook_url:
+            log.info(
+                "starting the webhook on %s:%s", settings.webhook_listen, settings.webhook_port
+            )
+            app.run_webhook(**webhook_options(settings))
+        else:
+            log.info("starting long polling at %s", settings.telegram_bot_api_url)
+            app.run_polling(**polling_options())
+    except KnowledgeError as exc:
+        print(
+            f"The knowledge in {settings.knowledge_dir} does not validate:\n{exc}", file=sys.stderr
+        )
+        return 1
+    except InvalidToken:
+        print("Telegram refused TELEGRAM_BOT_TOKEN: check it with @BotFather.", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _open_services(app: BotApp) -> None:
+    """post_init: open the services, publish the command menu, schedule the purge."""
+    settings = app.bot_data.settings
+    assert settings is not None  # build_application sets it
+    services = await Services.open(settings)
+    app.bot_data.services = services
+    try:
+        for lang, commands in COMMANDS.items():
+            await app.bot.set_my_commands(
+                [BotCommand(name, description) for name, description in commands],
+                # English is also the menu of every client language without its own list.
+                language_code=None if lang == "en" else lang,
+            )
+    except TelegramError as exc:  # a missing command menu is no reason not to answer
+        log.warning("could not set the command menu: %s", exc)
+    if services.storage is not None and app.job_queue is not None:
+        app.job_queue.run_repeating(
+            _purge_expired, interval=PURGE_INTERVAL, first=PURGE_FIRST, name="retention-purge"
+        )
+    log.info(
+        "ready: %d entries, bot @%s", len(services.engines.knowledge.entries), app.bot.username
+    )
+
+
+async def _close_services(app: BotApp) -> None:
+    """post_shutdown: close the database."""
+    services, app.bot_data.services = app.bot_data.services, None
+    if services is not None:
+        await services.close()
+
+
+async def _purge_expired(context: BotContext) -> None:
+    """Delete records older than RETENTION_DAYS (daily job)."""
+    storage = context.services.storage
+    if storage is not None:
+        removed = await storage.purge_expired()
+        log.info("retention purge removed %d row(s)", removed)
