@@ -95,8 +95,7 @@ def add_alternate_question(directory: Path, entry_id: str, question: str, *, lan
 
         path, _ = report.sources.locate("entries", entry_id)
         original = path.read_bytes()
-        yaml = _round_trip_yaml(original.decode("utf-8"))
-        root = yaml.load(original)
+        yaml, root = _round_trip_load(original.decode("utf-8"))
         entry = next(e for e in root["entries"] if e.get("id") == entry_id)
         questions = entry["questions"]
         if questions.get(lang) is None:
@@ -255,25 +254,50 @@ def _atomic_write(path: Path, data: bytes) -> None:
 _INDENT_STYLES = ((2, 2), (2, 0), (4, 2), (4, 0), (4, 4))
 
 
-def _round_trip_yaml(text: str) -> YAML:
-    """A round-trip YAML whose indentation reproduces `text` (or comes closest to it).
+def _round_trip_load(text: str) -> tuple[YAML, Any]:
+    """Load `text` for editing, with a YAML whose indentation reproduces it.
 
-    ruamel does not detect indentation, so each usual style is tried on the
-    unchanged text and the one that rewrites the fewest lines is kept.
+    ruamel does not detect indentation, so the usual styles are tried on the
+    unchanged text, the one the text seems to use first; when none reproduces it
+    exactly, the one that rewrites the fewest lines is kept.
     """
+    guess = _guess_style(text)
+    styles = [guess, *(style for style in _INDENT_STYLES if style != guess)]
+    root = _make_yaml(*styles[0]).load(text)
     best: tuple[int, YAML] | None = None
-    for mapping, offset in _INDENT_STYLES:
-        yaml = _make_yaml(mapping, offset)
-        dumped = _dump(yaml, yaml.load(text))
+    for style in styles:
+        yaml = _make_yaml(*style)
+        dumped = _dump(yaml, root)
         if dumped == text:
-            return yaml
-        changed = sum(
-            1 for line in difflib.ndiff(text.splitlines(), dumped.splitlines()) if line[:1] in "+-"
-        )
+            return yaml, root
+        diff = difflib.unified_diff(text.splitlines(), dumped.splitlines(), n=0, lineterm="")
+        changed = sum(1 for line in diff if line[:1] in "+-")
         if best is None or changed < best[0]:
             best = (changed, yaml)
     assert best is not None
-    return best[1]
+    return best[1], root
+
+
+def _guess_style(text: str) -> tuple[int, int]:
+    """(mapping indent, dash offset) the text seems to use, from the first nested blocks."""
+    mapping: int | None = None
+    offset: int | None = None
+    parent: int | None = None  # indent of the previous line when it was a bare "key:"
+    for line in text.splitlines():
+        stripped = line.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(stripped)
+        if parent is not None and indent >= parent:
+            if stripped.startswith("- "):
+                offset = indent - parent if offset is None else offset
+            elif mapping is None and indent > parent:
+                mapping = indent - parent
+        if mapping is not None and offset is not None:
+            break
+        bare_key = stripped.rstrip().endswith(":") and not stripped.startswith("- ")
+        parent = indent if bare_key else None
+    return (mapping or 2), (offset if offset is not None else 2)
 
 
 def _make_yaml(mapping: int, offset: int) -> YAML:

@@ -14,6 +14,7 @@ from bot.knowledge import (
     replace_knowledge_file,
 )
 from bot.knowledge.loader import knowledge_files
+from bot.knowledge.models import Lang
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
@@ -67,6 +68,32 @@ def test_add_question_to_a_flow_list(knowledge_dir: Path) -> None:
     ]
 
 
+SPECIAL_QUESTIONS = [
+    "领证: 要带什么",
+    "What about point #2?",
+    "- is this a list?",
+    "'quoted', with a comma",
+    '"Shenyang Xishi" [brand] {new}?',
+    "yes",
+    "2024-03-06",
+]
+
+
+@pytest.mark.parametrize("question", SPECIAL_QUESTIONS, ids=range(len(SPECIAL_QUESTIONS)))
+@pytest.mark.parametrize(
+    ("entry_id", "lang"),
+    [("marriage-points", "zh"), ("marriage-custom-reform", "en")],
+    ids=["block-list", "flow-list"],
+)
+def test_add_question_with_yaml_special_characters(
+    knowledge_dir: Path, entry_id: str, lang: Lang, question: str
+) -> None:
+    add_alternate_question(knowledge_dir, entry_id, question, lang=lang)
+
+    entry = load_knowledge(knowledge_dir).entries[entry_id]
+    assert getattr(entry.questions, lang)[-1] == question
+
+
 def test_add_question_creates_the_missing_language_list(knowledge_dir: Path) -> None:
     path = knowledge_dir / "elderly.yaml"
     text = path.read_text(encoding="utf-8")
@@ -100,11 +127,11 @@ REFUSED = {
     ("entry_id", "question", "lang", "reason"), REFUSED.values(), ids=REFUSED.keys()
 )
 def test_add_question_refusals_leave_files_untouched(
-    knowledge_dir: Path, entry_id: str, question: str, lang: str, reason: str
+    knowledge_dir: Path, entry_id: str, question: str, lang: Lang, reason: str
 ) -> None:
     before = snapshot(knowledge_dir)
     with pytest.raises(ValueError, match=reason):
-        add_alternate_question(knowledge_dir, entry_id, question, lang="zh")
+        add_alternate_question(knowledge_dir, entry_id, question, lang=lang)
     assert snapshot(knowledge_dir) == before
 
 
