@@ -34,6 +34,8 @@ from bot.privacy import hash_user_id, mask_personal_data
 
 __all__ = [
     "MIGRATIONS",
+    "QUESTION_STATUSES",
+    "SCHEMA_VERSION",
     "STATUSES",
     "DayStats",
     "EntryCount",
@@ -348,7 +350,7 @@ class Storage:
 
     @property
     def healthy(self) -> bool:
-        """False from a database failure until the next successful operation."""
+        """False from a database failure until the next successful write."""
         return self._healthy and not self._closed
 
     # ----- resident-facing: never raise on database failure ------------------------------
