@@ -62,6 +62,24 @@ class ChangeSummary:
         """True when at least one entry was added, removed or edited."""
         return bool(self.added or self.removed or self.edited)
 
+    def __str__(self) -> str:
+        """Plain-text summary for the admin, one fact per line."""
+        lines = [
+            f"{label} {len(ids)} {'entry' if len(ids) == 1 else 'entries'}: {', '.join(ids)}"
+            for label, ids in (
+                ("added", self.added),
+                ("removed", self.removed),
+                ("edited", self.edited),
+            )
+            if ids
+        ] or ["no entry changed"]
+        if self.backup is not None:
+            lines.append(f"previous version kept as {self.backup.name}")
+        if self.warnings:
+            lines.append(f"{len(self.warnings)} warning(s):")
+            lines += [f"  {w}" for w in self.warnings]
+        return "\n".join(lines)
+
 
 def add_alternate_question(directory: Path, entry_id: str, question: str, *, lang: Lang) -> Path:
     """Append `question` to the `questions.<lang>` list of an entry, keeping the file's layout.

@@ -75,8 +75,11 @@ def format_location(file: Path, line: int | None) -> str:
     return shown if line is None else f"{shown}:{line}"
 
 
-class KnowledgeError(Exception):
-    """The knowledge directory has errors; `problems` lists every one of them."""
+class KnowledgeError(ValueError):
+    """The knowledge directory has errors; `problems` lists every one of them.
+
+    A ValueError, so a caller refusing bad admin input catches one kind of error.
+    """
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)

@@ -209,6 +209,12 @@ def test_replace_file_reports_changes_and_keeps_a_backup(knowledge_dir: Path) ->
     assert summary.backup.parent == knowledge_dir / ".backups"
     assert summary.backup.name.startswith("marriage.") and summary.backup.suffix == ".yaml"
     assert summary.backup.read_bytes() == old
+    assert str(summary).splitlines()[:4] == [
+        "added 1 entry: marriage-xishi-brand",
+        "removed 1 entry: marriage-custom-reform",
+        "edited 1 entry: marriage-points",
+        f"previous version kept as {summary.backup.name}",
+    ]
     # The backup folder is not read as knowledge.
     assert set(load_knowledge(knowledge_dir).entries) == {
         "elderly-meal-service",
@@ -253,6 +259,7 @@ def test_upload_of_the_same_content_changes_nothing(knowledge_dir: Path) -> None
     summary = replace_knowledge_file(knowledge_dir, "marriage.yaml", path.read_bytes())
     assert summary.backup is None
     assert not summary.changed
+    assert str(summary) == "no entry changed"
 
 
 BROKEN_UPLOADS = {
@@ -280,6 +287,8 @@ def test_broken_upload_leaves_the_original_untouched(
         replace_knowledge_file(knowledge_dir, "marriage.yaml", content)
 
     assert snapshot(knowledge_dir) == before  # no change, no backup, no stray file
+    # Admin code refusing bad input catches ValueError; KnowledgeError is one.
+    assert isinstance(raised.value, ValueError)
     # Problems name the real file, not the temporary copy they were found in.
     assert any(p.file == knowledge_dir / "marriage.yaml" for p in raised.value.problems)
     if message is not None:
