@@ -243,6 +243,13 @@ class _FastLoader(_LibyamlParser, _Constructor, VersionedResolver):
         VersionedResolver.__init__(self, loadumper=self)
         self.comment_handling = None
 
+    @property
+    def processing_version(self) -> Any:
+        # libyaml does not pass a %YAML directive on to ruamel, so this is always
+        # YAML 1.2; the inherited property finds that out through two caught
+        # AttributeErrors for every scalar.
+        return (1, 2)
+
 
 def _load_yaml(data: bytes) -> Any:
     if CParser is None:  # ruamel.yaml.clib is not installed: same result, slower

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.knowledge import (
     KnowledgeError,
     Problem,
     load_knowledge,
+    loader,
     validate_knowledge,
 )
 
@@ -485,3 +488,30 @@ def test_shipped_knowledge_has_no_errors_and_no_warnings(shipped_dir: Path) -> N
     problems = [f"error: {p}" for p in report.errors] + [f"warning: {p}" for p in report.warnings]
     assert not problems, "the shipped knowledge/ has problems:\n" + "\n".join(problems)
     assert report.knowledge is not None and report.knowledge.entries
+
+
+def _walk_lines(node: object, path: tuple[object, ...] = ()) -> Iterator[tuple[object, ...]]:
+    """(path, line, column) of every key and list item, depth first."""
+    if isinstance(node, CommentedMap):
+        for key, value in node.items():
+            yield (*path, key, *node.lc.key(key))
+            yield from _walk_lines(value, (*path, key))
+    elif isinstance(node, CommentedSeq):
+        for index, value in enumerate(node):
+            yield (*path, index, *node.lc.item(index))
+            yield from _walk_lines(value, (*path, index))
+
+
+@pytest.mark.skipif(loader.CParser is None, reason="ruamel.yaml.clib is not installed")
+def test_libyaml_parse_matches_the_round_trip_loader(shipped_dir: Path) -> None:
+    """The fast path must see the same values at the same lines as ruamel's own loader."""
+    for path in loader.knowledge_files(shipped_dir):
+        data = path.read_bytes()
+        reference = YAML(typ="rt")
+        reference.Constructor = loader._Constructor
+        expected = reference.load(data)
+
+        parsed = loader._load_yaml(data)
+
+        assert parsed == expected, path.name
+        assert list(_walk_lines(parsed)) == list(_walk_lines(expected)), path.name
