@@ -7,6 +7,7 @@ never imports telegram. Every change is written to the audit log.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,8 @@ from bot.matching import MatchOutcome
 from bot.runtime import EngineHolder, ReloadResult, open_engine
 from bot.storage import Storage
 
+#: Shenyang's days run on China Standard Time; reports count days there.
+SHENYANG_UTC_OFFSET = dt.timedelta(hours=8)
 #: How many "add this question" suggestions an admin can have open at once.
 MAX_PENDING_SUGGESTIONS = 200
 
@@ -81,7 +84,7 @@ class AdminService:
 
     async def stats_text(self, *, days: int, lang: Lang) -> str:
         """Questions per day, outcome rates, top entries and categories, 👎 count."""
-        stats = await self.storage.stats(days=days)
+        stats = await self.storage.stats(days=days, utc_offset=SHENYANG_UTC_OFFSET)
         kb = self.engines.knowledge
         titles = {e.id: e.title.get(lang) for e in kb.entries.values()}
         categories = {
@@ -89,11 +92,11 @@ class AdminService:
             for e in kb.entries.values()
             if e.category in kb.categories
         }
-        return format_stats(stats, lang=lang, titles=titles, categories=categories)
+        return format_stats(stats, lang=lang, titles=titles, categories=categories, zone="UTC+8")
 
     async def stats_chart(self, *, days: int) -> bytes:
         """A PNG of the daily volume and outcome mix."""
-        stats = await self.storage.stats(days=days)
+        stats = await self.storage.stats(days=days, utc_offset=SHENYANG_UTC_OFFSET)
         return await asyncio.to_thread(daily_chart_png, stats)
 
     async def unanswered_groups(self, *, days: int, limit: int) -> list[UnansweredGroup]:

@@ -17,11 +17,14 @@ place:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 from enum import StrEnum
 
 from bot.knowledge.models import Entry, KnowledgeBase, Lang, Place
@@ -120,6 +123,12 @@ class ConversationService:
     engines: EngineHolder
     storage: Storage | None = None
     retention_days: int = 90
+    #: Records are written in the background so a slow or locked database never delays a reply.
+    _pending: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    #: The last question answered for each user, so a 👎 can say which question it was about.
+    _last_question: OrderedDict[int, tuple[str, str]] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
 
     # ----- entry points -------------------------------------------------------------------
 
@@ -130,14 +139,18 @@ class ConversationService:
         result = engine.answer(question)
         lang = await self._reply_lang(user, detected=result.lang)
         reply = self._reply_for_match(engine.knowledge, result, lang)
+        if reply.entry_id is not None:
+            self._remember(user.id, reply.entry_id, question)
         if self.storage is not None:
-            await self.storage.record_question(
-                user.id,
-                lang=lang,
-                text=result.normalized,
-                status=str(result.outcome),
-                entry_id=reply.entry_id,
-                score=reply.score,
+            self._background(
+                self.storage.record_question(
+                    user.id,
+                    lang=lang,
+                    text=result.normalized,
+                    status=str(result.outcome),
+                    entry_id=reply.entry_id,
+                    score=reply.score,
+                )
             )
         return reply
 
@@ -384,9 +397,31 @@ class ConversationService:
         if entry_id not in kb.entries:
             return self._expired(lang)
         if self.storage is not None:
-            await self.storage.record_feedback(user.id, entry_id=entry_id, helpful=helpful)
+            last = self._last_question.get(user.id)
+            question = last[1] if last and last[0] == entry_id else None
+            self._background(
+                self.storage.record_feedback(
+                    user.id, entry_id=entry_id, helpful=helpful, question=question
+                )
+            )
         text = _t("thanks_feedback" if helpful else "sorry_feedback", lang)
         return Reply(ReplyKind.INFO, lang, text, toast=text, entry_id=entry_id)
+
+    async def drain(self) -> None:
+        """Wait for the records still being written (call before closing the database)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    def _background(self, write: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(write)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def _remember(self, user_id: int, entry_id: str, question: str) -> None:
+        self._last_question[user_id] = (entry_id, question)
+        self._last_question.move_to_end(user_id)
+        while len(self._last_question) > 10_000:
+            self._last_question.popitem(last=False)
 
     def _expired(self, lang: Lang) -> Reply:
         kb = self.engines.knowledge
@@ -497,6 +532,10 @@ _UI: dict[str, dict[Lang, str]] = {
     "forget_failed": {
         "zh": "抱歉，数据库暂时不可用，删除未完成，请稍后再试 /forget。",
         "en": "Sorry, the database is unavailable right now; nothing was deleted yet. Please try /forget again later.",
+    },
+    "error": {
+        "zh": "抱歉，出了点问题，请稍后再试。",
+        "en": "Sorry, something went wrong. Please try again in a moment.",
     },
     "flood": {
         "zh": "您发送得太快了，请稍等几秒再问，我会继续为您解答。",

@@ -41,6 +41,7 @@ class Services:
         return cls(settings, engines, storage, conversation)
 
     async def close(self) -> None:
-        """Close the database."""
+        """Finish pending records, then close the database."""
+        await self.conversation.drain()
         if self.storage is not None:
             await self.storage.close()
