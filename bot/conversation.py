@@ -24,8 +24,8 @@ import re
 from collections import OrderedDict
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from enum import StrEnum
+from typing import Any
 
 from bot.knowledge.models import Entry, KnowledgeBase, Lang, Place
 from bot.matching import MatchOutcome, MatchResult
