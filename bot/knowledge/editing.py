@@ -32,7 +32,7 @@ from bot.knowledge.loader import (
     knowledge_files,
     validate_knowledge,
 )
-from bot.knowledge.models import Entry, Lang
+from bot.knowledge.models import LANGS, Entry, Lang
 
 #: Where replaced files are kept, inside the knowledge directory (the loader skips it).
 BACKUP_DIR_NAME = ".backups"
@@ -99,8 +99,11 @@ def add_alternate_question(directory: Path, entry_id: str, question: str, *, lan
     Raises:
         ValueError: the question is empty, the entry does not exist, or the question
             (ignoring case, punctuation and spaces) is already in this or another entry.
-        KnowledgeError: the directory has errors, before or after the change.
+        KnowledgeError: the directory has errors, before or after the change (nothing
+            is written then). It is a ValueError too.
     """
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {', '.join(LANGS)}, not {lang!r}")
     question = question.strip()
     if not normalize_question(question):
         raise ValueError("the question is empty")
@@ -114,7 +117,7 @@ def add_alternate_question(directory: Path, entry_id: str, question: str, *, lan
         path, _ = report.sources.locate("entries", entry_id)
         original = path.read_bytes()
         yaml, root = _round_trip_load(original.decode("utf-8"))
-        entry = next(e for e in root["entries"] if e.get("id") == entry_id)
+        entry = next(e for e in root["entries"] if str(e.get("id", "")).strip() == entry_id)
         questions = entry["questions"]
         if questions.get(lang) is None:
             questions[lang] = CommentedSeq()
@@ -142,7 +145,8 @@ def replace_knowledge_file(
 
     Raises:
         ValueError: `filename` is not a plain `*.yaml` name.
-        KnowledgeError: the directory would have errors with this file; nothing was changed.
+        KnowledgeError: the directory would have errors with this file; nothing was
+            changed. It is a ValueError too.
     """
     _check_filename(filename)
     target = directory / filename
