@@ -143,7 +143,7 @@ class FakeBotApi:
         server.block_on_close = False
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name="fake-bot-api", daemon=True
+            target=server.serve_forever, args=(0.05,), name="fake-bot-api", daemon=True
         )
         self._thread.start()
         return self
@@ -697,9 +697,9 @@ def _handler_for(api: FakeBotApi) -> type[BaseHTTPRequestHandler]:
             """Quiet: pytest shows failures, not every request."""
 
         def do_GET(self) -> None:
-            path = urllib.parse.urlsplit(self.path).path
+            path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
             if path.startswith(file_prefix):
-                content = api.download(urllib.parse.unquote(path[len(file_prefix) :]))
+                content = api.download(path[len(file_prefix) :])
                 if content is not None:
                     self._reply(200, content, "application/octet-stream")
                     return
@@ -711,7 +711,8 @@ def _handler_for(api: FakeBotApi) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
-            path = urllib.parse.urlsplit(self.path).path
+            # Clients may percent-encode the ':' of the token.
+            path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
             if not path.startswith(prefix):
                 self._json(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
                 return
@@ -737,11 +738,15 @@ def _handler_for(api: FakeBotApi) -> type[BaseHTTPRequestHandler]:
             self._reply(status, json.dumps(payload).encode(), "application/json")
 
         def _reply(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                # The bot gave up on this request (a long poll cancelled at shutdown).
+                self.close_connection = True
 
     return Handler
 
