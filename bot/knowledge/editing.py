@@ -6,6 +6,7 @@ files, so the bot can always reload what is on disk.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import difflib
 import io
@@ -121,7 +122,7 @@ def add_alternate_question(directory: Path, entry_id: str, question: str, *, lan
         questions = entry["questions"]
         if questions.get(lang) is None:
             questions[lang] = CommentedSeq()
-        questions[lang].append(_as_list_item(question, questions[lang]))
+        _append(questions[lang], _as_list_item(question, questions[lang]))
         updated = _dump(yaml, root).encode("utf-8")
 
         _validate_change(directory, {path.name: updated})
@@ -207,6 +208,32 @@ def _as_list_item(question: str, items: CommentedSeq) -> str:
     if items.fa.flow_style() and _FLOW_SPECIAL.intersection(question):
         return DoubleQuotedScalarString(question)
     return question
+
+
+def _append(items: CommentedSeq, value: str) -> None:
+    """Append to a block list, keeping the comments and blank lines that follow it in place.
+
+    ruamel keeps what follows the last item (blank lines, a comment about the next
+    key) in that item's comment token, so a plain append would put the new item
+    after them. The token's first line (the item's own end-of-line comment) stays;
+    the rest moves to the new last item.
+    """
+    last = len(items) - 1
+    items.append(value)
+    slot = items.ca.items.get(last)
+    if items.fa.flow_style() or not slot or slot[0] is None:
+        return
+    token = slot[0]
+    own, _, following = token.value.partition("\n")
+    if not following:
+        return
+    moved = copy.copy(token)
+    moved.value = "\n" + following
+    items.ca.items[last + 1] = [moved] + [None] * (len(slot) - 1)
+    if own:
+        token.value = own + "\n"
+    else:
+        slot[0] = None
 
 
 def _check_filename(filename: str) -> None:

@@ -48,6 +48,11 @@ def test_add_question_keeps_comments_and_layout(knowledge_dir: Path) -> None:
     assert "# Colloquial phrasings stay: residents type like this." in after
     assert "# Marriage registration entries of the test knowledge." in after
     assert added_lines(before, after) == ["        - 去公园领证要预约吗"]
+    # Right under the last question: the comment and blank line after it stay below.
+    assert (
+        "        - 结婚登记点在哪  # the most common one\n        - 去公园领证要预约吗\n\n" in after
+    )
+    assert "# English phrasings: as visitors type them." in after
     entry = load_knowledge(knowledge_dir).entries["marriage-points"]
     assert entry.questions.zh[-1] == "去公园领证要预约吗"
 

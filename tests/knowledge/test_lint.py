@@ -97,7 +97,7 @@ def test_same_question_twice_in_one_entry_is_not_a_cross_entry_warning(
     knowledge_dir: Path,
 ) -> None:
     marriage = knowledge_dir / "marriage.yaml"
-    add_line_after(marriage, "        - 结婚登记点在哪", "        - 结婚登记点在哪？")
+    add_line_after(marriage, "        - 公园里能登记结婚吗", "        - 结婚登记点在哪？")
     assert validate_knowledge(knowledge_dir).warnings == []
 
 
