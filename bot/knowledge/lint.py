@@ -6,11 +6,9 @@ import datetime as dt
 import unicodedata
 from dataclasses import dataclass
 
-import numpy as np
-from rapidfuzz import fuzz, process
-
 from bot.knowledge.loader import Problem, SourceMap, format_location
 from bot.knowledge.models import LANGS, KnowledgeBase, Lang
+from bot.matching.grouping import similar_pairs
 
 #: fuzz.ratio (0-100) from which two questions of different entries count as the same.
 NEAR_DUPLICATE_RATIO = 90.0
@@ -71,19 +69,10 @@ def near_duplicate_questions(knowledge: KnowledgeBase, sources: SourceMap) -> li
     if len(normalized) < 2:
         return []
 
-    # One C-level pass over all pairs; the knowledge holds at most a few thousand questions.
-    scores = process.cdist(
-        normalized,
-        normalized,
-        scorer=fuzz.ratio,
-        score_cutoff=NEAR_DUPLICATE_RATIO,
-        dtype=np.uint8,
-        workers=1,
-    )
     problems: list[Problem] = []
-    for i, j in zip(*np.nonzero(scores), strict=True):
-        a, b = questions[int(i)], questions[int(j)]
-        if i >= j or a.entry_id == b.entry_id:
+    for i, j in similar_pairs(normalized, NEAR_DUPLICATE_RATIO):
+        a, b = questions[i], questions[j]
+        if a.entry_id == b.entry_id:
             continue
         file_a, line_a = sources.locate("entries", a.entry_id, "questions", a.lang, a.index)
         file_b, line_b = sources.locate("entries", b.entry_id, "questions", b.lang, b.index)

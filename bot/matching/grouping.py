@@ -49,3 +49,16 @@ def group_similar(texts: Sequence[str], threshold: float = DEFAULT_THRESHOLD) ->
                 continue
         groups.append([index])
     return groups
+
+
+def similar_pairs(texts: Sequence[str], threshold: float) -> list[tuple[int, int]]:
+    """Index pairs `(i, j)`, `i < j`, of texts whose plain ratio is at least `threshold`.
+
+    One C-level pass over all pairs; fine for a few thousand texts (knowledge lint).
+    """
+    if len(texts) < 2:
+        return []
+    scores = process.cdist(
+        texts, texts, scorer=fuzz.ratio, score_cutoff=threshold, dtype=np.uint8, workers=1
+    )
+    return [(int(i), int(j)) for i, j in zip(*np.nonzero(scores), strict=True) if i < j]
