@@ -120,6 +120,8 @@ def run(settings: Settings) -> int:
         0 after a clean stop; 1 when the knowledge does not validate or the token is refused.
     """
     app = build_application(settings)
+    # The job queue's scheduler logs every start and stop at INFO: noise next to the bot's log.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
     try:
         if settings.webhook_url:
             log.info(

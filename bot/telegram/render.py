@@ -138,7 +138,7 @@ def split_text(text: str, *, limit: int = TEXT_LIMIT) -> list[str]:
         current = line
     if current:
         chunks.append(current)
-    return [c for c in (c.strip("\n") for c in chunks) if c.strip()]
+    return [c for c in (c.strip("\n").rstrip() for c in chunks) if c.strip()]
 
 
 def _cut(line: str, limit: int) -> tuple[str, str]:

@@ -53,10 +53,7 @@ class RunningBot:
 
     async def send(self, update: dict[str, Any], *, timeout: float = 15.0) -> list[ApiCall]:
         """Push `update`, wait until the bot is done with it; the calls it made meanwhile."""
-        mark = self.api.mark()
-        self.api.push(update)
-        await self.settle(timeout=timeout)
-        return self.api.calls(since=mark)
+        return await self.send_all([update], timeout=timeout)
 
     async def send_all(
         self, updates: list[dict[str, Any]], *, timeout: float = 15.0
@@ -66,7 +63,11 @@ class RunningBot:
         for update in updates:
             self.api.push(update)
         await self.settle(timeout=timeout)
-        return self.api.calls(since=mark)
+        return self.replies(since=mark)
+
+    def replies(self, *, since: int) -> list[ApiCall]:
+        """The calls since `since`, polling (getUpdates) left out."""
+        return [c for c in self.api.calls(since=since) if c.method != "getUpdates"]
 
     async def settle(self, *, timeout: float = 15.0) -> None:
         """Wait until every pushed update was fetched, confirmed and fully handled."""

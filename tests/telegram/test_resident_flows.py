@@ -396,3 +396,17 @@ async def test_unexpected_failure_gets_an_apology(bot: RunningBot) -> None:
     bot.api.fail_next("sendMessage", code=400, description="Bad Request: can't parse entities")
     calls = await bot.send(f.message(Resident.new(), "我想领证去哪"))
     assert any(APOLOGY[0] in t for t in texts(calls))
+
+
+# ----- start-up ----------------------------------------------------------------------
+
+
+async def test_retention_purge_runs_daily(
+    bot: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert bot.app.job_queue is not None
+    [job] = bot.app.job_queue.get_jobs_by_name("retention-purge")
+    assert job.trigger.interval.total_seconds() == 24 * 3600  # type: ignore[attr-defined]
+    with caplog.at_level(logging.INFO, logger="bot.telegram.app"):
+        await job.run(bot.app)
+    assert any("retention purge removed" in r.getMessage() for r in caplog.records)

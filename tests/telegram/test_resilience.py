@@ -1,0 +1,126 @@
+"""Flood control, Telegram's 429 and the webhook, each with a bot of its own settings."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from bot.handlers.flood import FloodGuard, Verdict
+from tests.telegram import factories as f
+from tests.telegram.factories import Resident
+from tests.telegram.fake_api import FakeBotApi
+from tests.telegram.harness import make_settings, running_bot
+
+QUESTION = "我想领证去哪"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ----- flood control -------------------------------------------------------------------
+
+
+def test_flood_guard_window() -> None:
+    now = [0.0]
+    guard = FloodGuard(limit=2, window=10.0, clock=lambda: now[0])
+    verdicts = [guard.check(1) for _ in range(4)]
+    assert verdicts == [Verdict.ALLOW, Verdict.ALLOW, Verdict.NOTIFY, Verdict.DROP]
+    assert guard.check(2) is Verdict.ALLOW  # another resident is not affected
+    now[0] = 10.0  # the window has passed: dropped messages did not extend it
+    assert guard.check(1) is Verdict.ALLOW
+
+
+async def test_flooding_resident_gets_one_notice(fake_api: FakeBotApi, tmp_path: Path) -> None:
+    settings = make_settings(fake_api, tmp_path, flood_messages=3, flood_window_seconds=60)
+    flooder, neighbour = Resident.new(), Resident.new()
+    async with running_bot(settings, fake_api) as bot:
+        burst = [f.message(flooder, QUESTION) for _ in range(6)] + [f.message(neighbour, QUESTION)]
+        calls = await bot.send_all(burst)
+        to_flooder = [c for c in calls if c.params.get("chat_id") == flooder.id]
+        assert len(to_flooder) == 4  # three answers and one notice; the rest dropped
+        assert "太快" in to_flooder[-1].text
+        assert len([c for c in calls if c.params.get("chat_id") == neighbour.id]) == 1
+        # Button presses count too, and are dropped silently once notified.
+        press = await bot.send(f.callback(flooder, "m", message=to_flooder[0].result))
+        assert press == []
+
+
+async def test_group_chatter_is_not_counted(fake_api: FakeBotApi, tmp_path: Path) -> None:
+    settings = make_settings(fake_api, tmp_path, flood_messages=2, flood_window_seconds=60)
+    resident = Resident.new()
+    async with running_bot(settings, fake_api) as bot:
+        await bot.send_all([f.group_message(resident, "哈哈") for _ in range(5)])
+        calls = await bot.send(f.message(resident, QUESTION))
+        assert "f:marriage-registration-points:+" in calls[0].callback_data()
+
+
+# ----- 429 -----------------------------------------------------------------------------
+
+
+async def test_429_is_retried_and_the_answer_arrives_once(
+    fake_api: FakeBotApi, tmp_path: Path
+) -> None:
+    settings = make_settings(fake_api, tmp_path, rate_limit=True)
+    resident = Resident.new()
+    async with running_bot(settings, fake_api) as bot:
+        fake_api.fail_next("sendMessage", code=429, retry_after=1)
+        calls = await bot.send(f.message(resident, QUESTION))
+        attempts = [c for c in calls if c.method == "sendMessage"]
+        assert [c.error for c in attempts] == [429, None]
+        assert "f:marriage-registration-points:+" in attempts[1].callback_data()
+
+
+# ----- webhook -------------------------------------------------------------------------
+
+
+async def test_webhook_accepts_the_right_secret_only(fake_api: FakeBotApi, tmp_path: Path) -> None:
+    port = free_port()
+    settings = make_settings(
+        fake_api,
+        tmp_path,
+        webhook_url=f"http://127.0.0.1:{port}/telegram/hook",
+        webhook_listen="127.0.0.1",
+        webhook_port=port,
+        webhook_secret="s3cret-token_1",
+    )
+    resident = Resident.new()
+    async with running_bot(settings, fake_api) as bot:
+        registered = fake_api.calls("setWebhook")[-1].params
+        assert registered["url"] == settings.webhook_url
+        assert registered["secret_token"] == "s3cret-token_1"
+        assert set(registered["allowed_updates"]) >= {"message", "callback_query", "inline_query"}
+
+        for secret in ("wrong", None):
+            mark = fake_api.mark()
+            status = await asyncio.to_thread(
+                fake_api.deliver_webhook, f.message(resident, QUESTION), secret=secret
+            )
+            assert status == 403
+            await bot.settle()
+            assert fake_api.sent(resident.id, since=mark) == []
+
+        mark = fake_api.mark()
+        update = f.message(resident, QUESTION)
+        status = await asyncio.to_thread(fake_api.deliver_webhook, update, secret="s3cret-token_1")
+        assert status == 200
+        await bot.settle()
+        answer = fake_api.sent(resident.id, since=mark)
+        assert len(answer) == 1
+        assert "f:marriage-registration-points:+" in answer[0].callback_data()
+    fake_api.webhook.clear()  # as if deleted: the next bot of this module polls
+
+
+@pytest.mark.parametrize("code", [400, 500], ids=["bad-request", "server-error"])
+async def test_failing_command_menu_does_not_stop_start_up(
+    fake_api: FakeBotApi, tmp_path: Path, code: int
+) -> None:
+    fake_api.fail_next("setMyCommands", code=code)
+    async with running_bot(make_settings(fake_api, tmp_path), fake_api) as bot:
+        calls = await bot.send(f.message(Resident.new(), QUESTION))
+        assert calls[0].method == "sendMessage"
