@@ -167,7 +167,7 @@ def sticker(resident: Resident, **kw: Any) -> dict[str, Any]:
 def photo(resident: Resident, caption: str | None = None) -> dict[str, Any]:
     """A photo, optionally with a caption."""
     sizes = [{"file_id": "photo-1", "file_unique_id": "p1", "width": 90, "height": 90}]
-    extra = {"caption": caption} if caption else {}
+    extra: dict[str, Any] = {"caption": caption} if caption else {}
     return message(resident, photo=sizes, **extra)
 
 

@@ -169,8 +169,8 @@ class FakeBotApi:
     def url(self) -> str:
         """What TELEGRAM_BOT_API_URL should be."""
         assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     # ----- driving the bot --------------------------------------------------------------
 
@@ -676,7 +676,8 @@ def _parse_body(content_type: str, body: bytes) -> tuple[dict[str, Any], dict[st
         files: dict[str, bytes] = {}
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
-            payload = part.get_payload(decode=True) or b""
+            raw = part.get_payload(decode=True)
+            payload = raw if isinstance(raw, bytes) else b""
             if part.get_filename() is not None:
                 files[str(name)] = payload
             else:

@@ -116,3 +116,17 @@ async def test_webhook_conflicts_with_polling(tg: Bot, api: FakeBotApi) -> None:
         await tg.get_updates(timeout=0)
     await tg.delete_webhook()
     assert await tg.get_updates(timeout=0) == ()
+
+
+async def test_uploads_are_recorded(tg: Bot, api: FakeBotApi) -> None:
+    sent = await tg.send_document(
+        RESIDENT.id, b"a,b\n1,2\n", filename="unanswered.csv", caption="csv"
+    )
+    assert sent.document is not None and sent.caption == "csv"
+    call = api.calls("sendDocument")[-1]
+    assert call.files and next(iter(call.files.values())) == b"a,b\n1,2\n"
+    photo = await tg.send_photo(RESIDENT.id, b"\x89PNG fake")
+    assert photo.photo
+    # What was uploaded can be downloaded again, as from Telegram.
+    file = await tg.get_file(sent.document.file_id)
+    assert bytes(await file.download_as_bytearray()) == b"a,b\n1,2\n"

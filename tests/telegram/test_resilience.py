@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import shutil
 import socket
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from bot.handlers.flood import FloodGuard, Verdict
 from tests.telegram import factories as f
 from tests.telegram.factories import Resident
 from tests.telegram.fake_api import FakeBotApi
-from tests.telegram.harness import make_settings, running_bot
+from tests.telegram.harness import KNOWLEDGE_DIR, make_settings, running_bot
 
 QUESTION = "我想领证去哪"
 
@@ -124,3 +126,23 @@ async def test_failing_command_menu_does_not_stop_start_up(
     async with running_bot(make_settings(fake_api, tmp_path), fake_api) as bot:
         calls = await bot.send(f.message(Resident.new(), QUESTION))
         assert calls[0].method == "sendMessage"
+
+
+# ----- knowledge without coordinates ----------------------------------------------------
+
+
+async def test_no_place_with_coordinates_is_said_plainly(
+    fake_api: FakeBotApi, tmp_path: Path
+) -> None:
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE_DIR, knowledge)
+    places = knowledge / "places.yaml"
+    without = re.sub(r"\n +location:\n +lat: [\d.]+\n +lon: [\d.]+", "", places.read_text("utf-8"))
+    assert without != places.read_text("utf-8")
+    places.write_text(without, "utf-8")
+    settings = make_settings(fake_api, tmp_path, knowledge_dir=knowledge)
+    async with running_bot(settings, fake_api) as bot:
+        calls = await bot.send(f.location(Resident.new(), 41.8, 123.4))
+        [listing] = calls
+        assert listing.method == "sendMessage" and "坐标" in listing.text
+        assert listing.markup == {"remove_keyboard": True}
