@@ -7,6 +7,7 @@ database work; other residents are unaffected.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -14,11 +15,14 @@ from enum import Enum
 
 from telegram import Update
 from telegram.constants import ChatType
+from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, TypeHandler, filters
 
 from bot.telegram.context import BotApp, BotContext
 from bot.telegram.filters import ADDRESSED_TO_BOT
 from bot.telegram.send import send_reply
+
+log = logging.getLogger(__name__)
 
 #: Forget idle residents after this many checks, so the table cannot grow without bound.
 _PRUNE_EVERY = 1000
@@ -86,11 +90,14 @@ async def limit_flood(update: Update, context: BotContext) -> None:
         return
     if verdict is Verdict.NOTIFY:
         notice = await context.conversation.flood_notice(context.resident(update))
-        if update.callback_query is not None:
-            # A toast is plain text, at most 200 characters.
-            await update.callback_query.answer(notice.text[:200], show_alert=True)
-        elif update.effective_message is not None:
-            await send_reply(update.effective_message, notice)
+        try:
+            if update.callback_query is not None:
+                # A toast is plain text, at most 200 characters.
+                await update.callback_query.answer(notice.text[:200], show_alert=True)
+            elif update.effective_message is not None:
+                await send_reply(update.effective_message, notice)
+        except TelegramError as exc:  # the message must be dropped all the same
+            log.warning("could not send the flood notice: %s", exc)
     raise ApplicationHandlerStop
 
 

@@ -53,6 +53,18 @@ async def test_flooding_resident_gets_one_notice(fake_api: FakeBotApi, tmp_path:
         assert press == []
 
 
+async def test_flood_is_dropped_even_when_the_notice_fails(
+    fake_api: FakeBotApi, tmp_path: Path
+) -> None:
+    settings = make_settings(fake_api, tmp_path, flood_messages=1, flood_window_seconds=60)
+    flooder = Resident.new()
+    async with running_bot(settings, fake_api) as bot:
+        await bot.send(f.message(flooder, QUESTION))
+        fake_api.fail_next("sendMessage", code=500)
+        calls = await bot.send_all([f.message(flooder, QUESTION), f.message(flooder, QUESTION)])
+        assert [(c.method, c.error) for c in calls] == [("sendMessage", 500)]
+
+
 async def test_group_chatter_is_not_counted(fake_api: FakeBotApi, tmp_path: Path) -> None:
     settings = make_settings(fake_api, tmp_path, flood_messages=2, flood_window_seconds=60)
     resident = Resident.new()
