@@ -32,6 +32,8 @@ from bot.storage import Storage
 SHENYANG_UTC_OFFSET = dt.timedelta(hours=8)
 #: How many "add this question" suggestions an admin can have open at once.
 MAX_PENDING_SUGGESTIONS = 200
+#: The audit log's admin for actions run from the command line (no Telegram id).
+CLI_ADMIN_ID = 0
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,9 @@ class AdminService:
                 backup_dir=directory / ".backups",
             )
         except ValueError as exc:
+            await self.storage.record_audit(
+                admin_id, action="upload", detail=f"{filename}: rejected, unchanged"
+            )
             return EditResult(False, f"The file was not accepted:\n{exc}")
         result = await self.reload(admin_id, reason=f"upload {filename}")
         await self.storage.record_audit(admin_id, action="upload", detail=f"{filename}: {summary}")
@@ -188,6 +193,11 @@ class AdminService:
             return EditResult(False, "Saved, but the reload failed:\n" + "\n".join(result.errors))
         return EditResult(True, f"{filename} replaced and reloaded.\n{summary}")
 
-    async def forget(self, user_id: int) -> int:
-        """Delete everything stored about one user."""
-        return await self.storage.forget_user(user_id)
+    async def forget(self, user_id: int, *, admin_id: int = CLI_ADMIN_ID) -> int:
+        """Delete everything stored about one user (audited without the user's id)."""
+        removed = await self.storage.forget_user(user_id)
+        # The audit keeps that a deletion happened, never whose: that is what was deleted.
+        await self.storage.record_audit(
+            admin_id, action="forget", detail=f"deleted {removed} row(s) of one user"
+        )
+        return removed
