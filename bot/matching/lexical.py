@@ -73,6 +73,13 @@ def _strip_tone(syllable: str) -> str:
 
 
 @functools.cache
+def _pinyin_filler() -> frozenset[str]:
+    """Filler words as typed in pinyin ("zenme", "shenqing"): filler too."""
+    table = _char_pinyin()
+    return frozenset("".join(table.get(c, c) for c in word) for word in ZH_FILLER if len(word) >= 2)
+
+
+@functools.cache
 def _syllables() -> frozenset[str]:
     """Every tone-less pinyin syllable, for splitting typed pinyin."""
     return frozenset(_char_pinyin().values())
@@ -115,6 +122,8 @@ class Terms:
     pinyin: tuple[str, ...]
     #: The content words joined: the string fuzzy ratios compare.
     core: str
+    #: The pinyin of the content, syllables joined: fuzzy ratios on sound.
+    sound: str
 
 
 class Lexicon:
@@ -177,7 +186,10 @@ class Lexicon:
     def terms(self, text: str) -> Terms:
         """The terms of a normalised text."""
         words = self.segment(text)
-        content = [w for w in words if w not in ZH_FILLER and w not in EN_STOP]
+        pinyin_filler = _pinyin_filler()
+        content = [
+            w for w in words if w not in ZH_FILLER and w not in EN_STOP and w not in pinyin_filler
+        ]
         if not content:
             # "怎么办" alone still means something; keep what there is.
             content = words
@@ -206,6 +218,7 @@ class Lexicon:
             bigrams=tuple(bigrams),
             pinyin=tuple(pinyin),
             core="".join(content) if _mostly_cjk(content) else " ".join(content),
+            sound="".join(s for s in syllables if s != "|"),
         )
 
     def is_pinyin_query(self, words: Sequence[str]) -> bool:

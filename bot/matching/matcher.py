@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -54,36 +54,44 @@ class MatcherSettings:
         max_clarify: At most this many entries in "did you mean".
     """
 
-    answer_threshold: float = 60.0
-    clarify_threshold: float = 35.0
-    margin: float = 8.0
+    answer_threshold: float = 70.0
+    clarify_threshold: float = 25.0
+    margin: float = 5.0
     semantic: bool = True
     max_clarify: int = 4
 
 
 @dataclass(frozen=True)
 class Weights:
-    """How the evidence is combined and calibrated (fitted offline, see bench/)."""
+    """How the evidence is combined and calibrated.
+
+    Fitted offline on tests/data/eval.yaml and the external Tianchi dev set
+    (see bench/bench_matcher.py); one set per mode, because without
+    embeddings the same raw sum means more.
+    """
 
     bigram: float = 0.5
+    #: Titles and keywords are fragments; a full match of one counts this much.
     keyword: float = 0.85
     lexical: float = 1.0
     coverage: float = 0.4
-    pinyin: float = 0.8
-    fuzzy: float = 0.4
-    semantic: float = 1.6
-    #: Cosine below this carries no evidence (unrelated sentences sit around 0.7 for e5).
-    semantic_floor: float = 0.72
+    pinyin: float = 1.2
+    fuzzy: float = 0.3
+    semantic: float = 2.0
+    #: Cosine below this carries no evidence (e5 puts unrelated sentences near 0.8).
+    semantic_floor: float = 0.88
     #: Logistic calibration: score = 100 / (1 + exp(-slope * (raw - centre))).
-    slope: float = 6.0
-    centre: float = 1.0
+    slope: float = 3.54
+    centre: float = 1.106
     #: Entries kept after the cheap lexical pass and from the semantic pass.
     lexical_pool: int = 30
     semantic_pool: int = 20
-    extra: dict[str, float] = field(default_factory=dict)
 
 
-DEFAULT_WEIGHTS = Weights()
+#: Lexical, pinyin and sentence-embedding evidence together.
+SEMANTIC_WEIGHTS = Weights()
+#: Lexical and pinyin evidence only (semantic off).
+LEXICAL_WEIGHTS = Weights(fuzzy=0.6, semantic=0.0, slope=5.53, centre=0.656)
 
 
 @dataclass
@@ -173,6 +181,8 @@ class _Features:
     pinyin: FloatArray
     fuzzy: FloatArray
     semantic: FloatArray
+    #: Typed pinyin: embeddings cannot read it, the pinyin evidence stands in.
+    pinyin_query: bool = False
 
 
 class Matcher:
@@ -190,6 +200,7 @@ class Matcher:
         text_doc: IntArray,
         text_kind: IntArray,
         text_core: list[str],
+        text_sound: list[str],
         words: _Channel,
         bigrams: _Channel,
         pinyin: _Channel,
@@ -207,6 +218,8 @@ class Matcher:
         self._text_doc = text_doc
         self._text_kind = text_kind
         self._text_core = text_core
+        self._text_sound = text_sound
+        self._is_fragment = text_kind != _QUESTION
         self._words = words
         self._bigrams = bigrams
         self._pinyin = pinyin
@@ -235,7 +248,7 @@ class Matcher:
         settings: MatcherSettings | None = None,
         embedder: Embedder | None = None,
         cache_dir: Path | None = None,
-        weights: Weights = DEFAULT_WEIGHTS,
+        weights: Weights | None = None,
         progress: bool | None = None,
     ) -> Matcher:
         """Index documents for matching.
@@ -247,7 +260,8 @@ class Matcher:
             embedder: Sentence model; None (or `settings.semantic` off) matches
                 on words and pinyin only.
             cache_dir: Where document embeddings are cached; None: no cache.
-            weights: Evidence weights and calibration (tuning only).
+            weights: Evidence weights and calibration (tuning only); by default
+                the set fitted for the mode (with or without embeddings).
             progress: Progress bar while embedding; None: when stderr is a terminal.
 
         Returns:
@@ -296,12 +310,15 @@ class Matcher:
                 cache_dir=cache_dir,
                 progress=progress,
             )
+        if weights is None:
+            weights = SEMANTIC_WEIGHTS if vectors is not None else LEXICAL_WEIGHTS
         return cls(
             doc_ids=doc_ids,
             lexicon=lexicon,
             text_doc=text_doc,
             text_kind=text_kind,
             text_core=[t.core for t in terms],
+            text_sound=[t.sound for t in terms],
             words=words,
             bigrams=bigrams,
             pinyin=pinyin,
@@ -368,6 +385,8 @@ class Matcher:
         semantic = np.clip(
             (features.semantic - w.semantic_floor) / (1.0 - w.semantic_floor), 0.0, 1.0
         )
+        if features.pinyin_query and self.semantic:
+            semantic = w.pinyin * features.pinyin
         return (
             w.lexical * lexical
             + w.coverage * features.coverage
@@ -389,40 +408,22 @@ class Matcher:
 
         word_text, word_doc = self._words.overlap(word_ids, n_texts, n_docs)
         bi_text, bi_doc = self._bigrams.overlap(bigram_ids, n_texts, n_docs)
-        shared_text = word_text + w.bigram * bi_text
+        pin_text, pin_doc = self._pinyin.overlap(pin_ids, n_texts, n_docs)
         query_mass = word_mass + w.bigram * bigram_mass
-        text_mass = self._words.text_mass + w.bigram * self._bigrams.text_mass
-        denominator = query_mass + text_mass
-        dice = np.divide(
-            2.0 * shared_text, denominator, out=np.zeros(n_texts), where=denominator > 0
+        lexical_text = self._similarity(
+            word_text + w.bigram * bi_text,
+            query_mass,
+            self._words.text_mass + w.bigram * self._bigrams.text_mass,
         )
-        # A keyword is a fragment: what matters is that the message contains it.
-        contained = np.divide(shared_text, text_mass, out=np.zeros(n_texts), where=text_mass > 0)
-        is_fragment = self._text_kind != _QUESTION
-        lexical_text = np.where(is_fragment, np.maximum(dice, w.keyword * contained), dice)
-        lexical_text = np.minimum(lexical_text, 1.0)
-        pin_text, _ = self._pinyin.overlap(pin_ids, n_texts, n_docs)
-        pin_den = pin_mass + self._pinyin.text_mass
-        pinyin_text = np.divide(2.0 * pin_text, pin_den, out=np.zeros(n_texts), where=pin_den > 0)
-        pinyin_text = np.where(
-            is_fragment,
-            np.maximum(
-                pinyin_text,
-                w.keyword
-                * np.divide(
-                    pin_text,
-                    self._pinyin.text_mass,
-                    out=np.zeros(n_texts),
-                    where=self._pinyin.text_mass > 0,
-                ),
-            ),
-            pinyin_text,
-        )
+        pinyin_text = self._similarity(pin_text, pin_mass, self._pinyin.text_mass)
         lexical_doc = _max_per_doc(lexical_text, self._text_doc, n_docs)
-        pinyin_doc = _max_per_doc(np.minimum(pinyin_text, 1.0), self._text_doc, n_docs)
-        coverage_doc = (
-            (word_doc + w.bigram * bi_doc) / query_mass if query_mass > 0 else np.zeros(n_docs)
-        )
+        pinyin_doc = _max_per_doc(pinyin_text, self._text_doc, n_docs)
+        coverage_doc = np.zeros(n_docs)
+        if query_mass > 0:
+            coverage_doc = (word_doc + w.bigram * bi_doc) / query_mass
+        if pin_mass > 0:
+            # Sounds cover typos: "地保 标准" is covered by an entry saying 低保.
+            coverage_doc = np.maximum(coverage_doc, w.pinyin * pin_doc / pin_mass)
 
         prelim = lexical_doc + 0.5 * coverage_doc + 0.8 * pinyin_doc
         pool = set(_top(prelim, w.lexical_pool).tolist())
@@ -437,7 +438,7 @@ class Matcher:
         docs = np.array(sorted(d for d in pool if prelim[d] > 0 or semantic_doc[d] > 0))
         if not len(docs):
             return _Features(np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty)
-        fuzzy = np.array([self._fuzzy(terms.core, int(d)) for d in docs])
+        fuzzy = np.array([self._fuzzy(terms, int(d)) for d in docs])
         return _Features(
             docs=docs.astype(np.int64),
             lexical=lexical_doc[docs],
@@ -445,14 +446,30 @@ class Matcher:
             pinyin=pinyin_doc[docs],
             fuzzy=fuzzy,
             semantic=semantic_doc[docs],
+            pinyin_query=self._lexicon.is_pinyin_query(terms.words),
         )
 
-    def _fuzzy(self, core: str, doc: int) -> float:
-        if not core:
-            return 0.0
+    def _similarity(
+        self, shared: FloatArray, query_mass: float, text_mass: FloatArray
+    ) -> FloatArray:
+        """IDF-weighted Dice per text; fragments (titles, keywords) by the geometric mean
+        of how much of the fragment and how much of the message the overlap covers."""
+        denominator = query_mass + text_mass
+        dice = np.divide(
+            2.0 * shared, denominator, out=np.zeros_like(shared), where=denominator > 0
+        )
+        contained = np.divide(shared, text_mass, out=np.zeros_like(shared), where=text_mass > 0)
+        covered = shared / query_mass if query_mass > 0 else np.zeros_like(shared)
+        fragment = self.weights.keyword * np.sqrt(contained * covered)
+        return np.minimum(np.where(self._is_fragment, np.maximum(dice, fragment), dice), 1.0)
+
+    def _fuzzy(self, terms: Terms, doc: int) -> float:
         best = 0.0
         for index in self._doc_questions[doc]:
-            best = max(best, fuzz.ratio(core, self._text_core[index]))
+            if terms.core:
+                best = max(best, fuzz.ratio(terms.core, self._text_core[index]))
+            if terms.sound:
+                best = max(best, 0.9 * fuzz.ratio(terms.sound, self._text_sound[index]))
         return best / 100.0
 
 
