@@ -144,12 +144,16 @@ async def accept_suggestion(update: Update, context: BotContext) -> None:
     if not admin.is_admin(user.id):
         await query.answer(_t("refused", lang))
         return
-    await query.answer()
     data = query.data or ""
     result = await admin.accept_suggestion(user.id, data.removeprefix(SUGGESTION_PREFIX))
-    if result.ok and isinstance(query.message, Message) and query.message.reply_markup:
+    message = query.message
+    if not isinstance(message, Message):  # no chat to write to: the toast carries the result
+        await query.answer(result.message[:200], show_alert=True)
+        return
+    await query.answer()
+    if result.ok and message.reply_markup:
         # The token is used up: its button goes, the others stay usable.
-        await query.message.edit_reply_markup(without_actions(query.message.reply_markup, data))
+        await message.edit_reply_markup(without_actions(message.reply_markup, data))
     await send_new(query, Reply(ReplyKind.INFO, lang, result.message))
 
 
