@@ -56,6 +56,7 @@ def build_with_admin(settings: Settings) -> BotApp:
     Until app.py registers them itself, they are added here at the head of group 0:
     admin commands, `ua:` buttons and admins' documents match nothing a resident
     handler matches, so the head routes like their place after resident commands.
+    Each part is added only when app.py did not already add it.
     """
     app = build_application(settings)
     registered = any(
@@ -65,6 +66,8 @@ def build_with_admin(settings: Settings) -> BotApp:
         before = list(app.handlers[0])
         admin.register(app)
         app.handlers[0][:] = app.handlers[0][len(before) :] + before
+    assert app.job_queue is not None
+    if not app.job_queue.get_jobs_by_name(admin_autoreload.JOB_NAME):
         admin_autoreload.register(app, interval=FAST_RELOAD)
     return app
 
