@@ -61,7 +61,7 @@ _TEXTS: dict[str, dict[Lang, str]] = {
         "zh": "用法：/unanswered [天数]，天数为 1 到 365，默认 30。",
         "en": "Usage: /unanswered [days], days from 1 to 365, default 30.",
     },
-    "chart_caption": {"zh": "每日问题数（{days} 天）", "en": "Questions per day ({days} days)"},
+    "chart_caption": {"zh": "每日消息数（{days} 天）", "en": "Messages per day ({days} days)"},
     "add_button": {"zh": "➕ {n}. 加入「{title}」", "en": "➕ {n}. add to “{title}”"},
     "db_down": {
         "zh": "数据库暂时不可用，无法生成报告，请稍后再试。",
