@@ -145,12 +145,13 @@ async def accept_suggestion(update: Update, context: BotContext) -> None:
         await query.answer(_t("refused", lang))
         return
     data = query.data or ""
-    result = await admin.accept_suggestion(user.id, data.removeprefix(SUGGESTION_PREFIX))
     message = query.message
+    if isinstance(message, Message):
+        await query.answer()  # at once: the edit and the reload take a moment
+    result = await admin.accept_suggestion(user.id, data.removeprefix(SUGGESTION_PREFIX))
     if not isinstance(message, Message):  # no chat to write to: the toast carries the result
         await query.answer(result.message[:200], show_alert=True)
         return
-    await query.answer()
     if result.ok and message.reply_markup:
         # The token is used up: its button goes, the others stay usable.
         await message.edit_reply_markup(without_actions(message.reply_markup, data))

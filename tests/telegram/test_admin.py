@@ -301,6 +301,13 @@ async def test_forged_suggestion_is_politely_expired(
     assert {p.name: p.read_bytes() for p in knowledge_dir.glob("*.yaml")} == before
 
 
+async def test_suggestion_without_a_chat_answers_in_the_toast(admin_bot: RunningBot) -> None:
+    calls = await admin_bot.send(f.callback(ADMIN, "ua:deadbeef", message=None))
+    (answer,) = sent(calls, "answerCallbackQuery")
+    assert "expired" in answer.params["text"]
+    assert not sent(calls)
+
+
 # ----- /reload -------------------------------------------------------------------------------
 
 
