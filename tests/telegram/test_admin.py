@@ -441,3 +441,22 @@ async def test_auto_reload_follows_file_changes(
 async def test_auto_reload_is_off_by_default(admin_bot: RunningBot) -> None:
     assert admin_bot.app.job_queue is not None
     assert not admin_bot.app.job_queue.get_jobs_by_name(admin_autoreload.JOB_NAME)
+
+
+def test_watcher_reports_each_change_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "a.yaml").write_text("entries: []\n")
+    watcher = admin_autoreload.KnowledgeWatcher(folder)
+    assert not watcher.changed()
+    (folder / "a.yaml").write_text("entries: [] # edited\n")  # another size
+    assert watcher.changed()
+    assert not watcher.changed()
+    (folder / "b.yml").write_text("")  # a new file
+    (folder / ".b.yml.swp").write_text("")  # an editor's temporary file is not knowledge
+    assert watcher.changed()
+    (folder / ".c.yaml").write_text("")
+    assert not watcher.changed()
+    shutil.rmtree(folder)  # a vanished folder is logged, never raised
+    assert not watcher.changed()
+    assert "cannot read" in caplog.text
