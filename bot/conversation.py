@@ -40,7 +40,7 @@ MAX_QUESTION_CHARS = 1000
 MAX_ACTION_BYTES = 64
 
 _ACTION = re.compile(
-    r"^(?:m|c:[a-z0-9-]{1,40}|e:[a-z0-9-]{1,40}|f:[a-z0-9-]{1,40}:[+-]|l:(?:zh|en))$"
+    r"(?:m|c:[a-z0-9-]{1,40}|e:[a-z0-9-]{1,40}|f:[a-z0-9-]{1,40}:[+-]|l:(?:zh|en))"
 )
 
 
@@ -158,7 +158,9 @@ class ConversationService:
         """Handle a button press; forged or stale data gets a polite reply, never an error."""
         lang = await self._reply_lang(user)
         kb = self.engines.knowledge
-        if len(action.encode()) > MAX_ACTION_BYTES or not _ACTION.match(action):
+        # fullmatch, not match: `$` would accept a trailing newline. The pattern is ASCII
+        # only, so checking it first also keeps str.encode() away from lone surrogates.
+        if len(action) > MAX_ACTION_BYTES or not _ACTION.fullmatch(action):
             return self._expired(lang)
         kind, _, rest = action.partition(":")
         if kind == "m":
