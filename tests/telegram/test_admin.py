@@ -443,7 +443,9 @@ async def test_auto_reload_is_off_by_default(admin_bot: RunningBot) -> None:
     assert not admin_bot.app.job_queue.get_jobs_by_name(admin_autoreload.JOB_NAME)
 
 
-def test_watcher_reports_each_change_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_watcher_reports_each_change_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     folder = tmp_path / "knowledge"
     folder.mkdir()
     (folder / "a.yaml").write_text("entries: []\n")
