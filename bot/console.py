@@ -108,7 +108,7 @@ async def ask(
         try:
             reply = await service.ask(user, question)
         except Exception as exc:  # one broken line must not end a batch
-            obj = {
+            obj: dict[str, Any] = {
                 "question": question,
                 "lang": "zh",
                 "status": "invalid",

@@ -22,7 +22,7 @@ import logging
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -459,10 +459,10 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * r * math.asin(min(1.0, math.sqrt(a)))
 
 
-def nearest_places(places: Sequence[Place] | object, lat: float, lon: float) -> list[PlaceHit]:
+def nearest_places(places: Iterable[Place], lat: float, lon: float) -> list[PlaceHit]:
     """The nearest place of each kind that has coordinates, nearest first."""
     best: dict[str, PlaceHit] = {}
-    for place in places:  # type: ignore[attr-defined]
+    for place in places:
         if place.location is None:
             continue
         d = haversine_m(lat, lon, place.location.lat, place.location.lon)
