@@ -1,14 +1,14 @@
 """Every Telegram handler, registered in one place: the order below is the routing table.
 
 Within a group PTB runs the first handler whose filter matches, so specific
-handlers come before catch-alls. Admin handlers (commands, admins' documents,
-their own button prefixes) belong between the resident commands and the
-catch-alls, where `register_all` marks their place.
+handlers come before catch-alls.
 """
 
 from __future__ import annotations
 
 from bot.handlers import (
+    admin,
+    admin_autoreload,
     buttons,
     errors,
     flood,
@@ -61,7 +61,11 @@ def register_all(app: BotApp) -> None:
     language.register(app)
     nearest.register(app)  # also the location handler (locations are not text)
 
-    # Admin handlers go here: after resident commands, before the catch-alls below.
+    buttons.register_presses_without_data(app)  # before the first pattern button handler
+
+    # Admin commands, their `ua:` buttons and admins' uploads: after the resident commands,
+    # before the catch-alls below (which would take /stats, `ua:` presses and documents).
+    admin.register(app)
 
     # Catch-alls: any button press (forged data included), any inline query.
     buttons.register(app)
@@ -75,3 +79,6 @@ def register_all(app: BotApp) -> None:
     media.register(app, admin_ids=settings.admin_ids)
 
     errors.register(app)
+
+    # Not a handler: a job that reloads edited knowledge files (when AUTO_RELOAD is on).
+    admin_autoreload.register(app)

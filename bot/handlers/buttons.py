@@ -42,3 +42,13 @@ async def _drop_feedback_buttons(message: object) -> None:
 def register(app: BotApp) -> None:
     """Add the catch-all button handler; more specific button handlers must come before it."""
     app.add_handler(CallbackQueryHandler(press_button))
+
+
+def register_presses_without_data(app: BotApp) -> None:
+    """Add a handler for presses with empty data; register before any pattern button handler.
+
+    PTB hands a press without data to the first CallbackQueryHandler that has a
+    pattern, whatever the pattern; this one (pattern "^$") takes them instead, so
+    a forged empty press gets the resident's "no longer valid" reply.
+    """
+    app.add_handler(CallbackQueryHandler(press_button, pattern="^$"))
