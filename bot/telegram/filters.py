@@ -30,18 +30,33 @@ ADDRESSED_TO_BOT = filters.ChatType.PRIVATE | _MentionsOrRepliesToBot(name="Addr
 
 def question_text(message: Message, bot_username: str) -> str:
     """The message text without @mentions of this bot, trimmed."""
-    text = message.text or message.caption or ""
-    # Cut from the end so earlier offsets stay valid; offsets are in UTF-16 units.
-    encoded = text.encode("utf-16-le")
+    encoded = _utf16(message.text or message.caption or "")
+    # Cut from the end so earlier offsets stay valid.
     for entity in sorted(_bot_mentions(message, bot_username), key=lambda e: -e.offset):
         start, end = entity.offset * 2, (entity.offset + entity.length) * 2
-        encoded = encoded[:start] + " ".encode("utf-16-le") + encoded[end:]
-    return encoded.decode("utf-16-le").strip()
+        encoded = encoded[:start] + _utf16(" ") + encoded[end:]
+    return encoded.decode("utf-16-le", "surrogatepass").strip()
 
 
 def _bot_mentions(message: Message, bot_username: str) -> list[MessageEntity]:
+    """This bot's @mentions in the text or caption.
+
+    Sliced by hand: Telegram counts offsets in UTF-16 units, and PTB's
+    `parse_entities` raises on a lone surrogate, which Telegram's JSON can carry.
+    """
     wanted = "@" + bot_username.lower()
-    entities = message.parse_entities([MessageEntity.MENTION]) or message.parse_caption_entities(
-        [MessageEntity.MENTION]
-    )
-    return [e for e, text in entities.items() if text.lower() == wanted]
+    encoded = _utf16(message.text or message.caption or "")
+    entities = message.entities if message.text else message.caption_entities
+    return [
+        e
+        for e in entities
+        if e.type == MessageEntity.MENTION
+        and encoded[e.offset * 2 : (e.offset + e.length) * 2]
+        .decode("utf-16-le", "surrogatepass")
+        .lower()
+        == wanted
+    ]
+
+
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16-le", "surrogatepass")

@@ -158,7 +158,7 @@ def _cut(line: str, limit: int) -> tuple[str, str]:
 
 def _utf16_len(text: str | None) -> int:
     """Telegram counts lengths in UTF-16 code units (an emoji may count twice)."""
-    return len(text.encode("utf-16-le")) // 2 if text else 0
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2 if text else 0
 
 
 def _inline_button(button: Button) -> InlineKeyboardButton:

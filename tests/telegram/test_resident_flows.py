@@ -65,8 +65,13 @@ async def test_command_menu_is_published_in_chinese_and_english(bot: RunningBot)
 
 @pytest.mark.parametrize(
     ("payload", "expect_entry"),
-    [("marriage-registration-points", True), ("no-such-entry", False), ("../../x", False)],
-    ids=["known-entry", "unknown-entry", "garbage"],
+    [
+        ("marriage-registration-points", True),
+        ("no-such-entry", False),
+        ("../../x", False),
+        ("\ud800", False),
+    ],
+    ids=["known-entry", "unknown-entry", "garbage", "lone-surrogate"],
 )
 async def test_deep_link(bot: RunningBot, payload: str, expect_entry: bool) -> None:
     call = only(await bot.send(f.command(Resident.new(), "start", payload)), "sendMessage")
@@ -152,8 +157,22 @@ async def test_unknown_question_says_what_the_bot_covers(bot: RunningBot) -> Non
         "<b>结婚</b> & <script>alert(1)</script>",
         "a" * 5000,
         "领证 " * 1000,
+        "\ud800结婚登记",
+        "\x00\x1b[31m",
+        "\u202e结婚登记",
     ],
-    ids=["space", "question-marks", "emoji", "zero-width", "html", "5000-chars", "5000-words"],
+    ids=[
+        "space",
+        "question-marks",
+        "emoji",
+        "zero-width",
+        "html",
+        "5000-chars",
+        "5000-words",
+        "lone-surrogate",
+        "control-chars",
+        "rtl-override",
+    ],  # fmt: skip
 )
 async def test_odd_texts_get_a_polite_reply(
     bot: RunningBot, text: str, caplog: pytest.LogCaptureFixture
@@ -316,7 +335,9 @@ async def test_inline_query_offers_matching_answers(bot: RunningBot) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["", "   ", "？？？", "x" * 256], ids=["empty", "spaces", "marks", "long"]
+    "query",
+    ["", "   ", "？？？", "x" * 256, "\ud800结婚"],
+    ids=["empty", "spaces", "marks", "long", "lone-surrogate"],
 )
 async def test_inline_query_never_fails(bot: RunningBot, query: str) -> None:
     call = only(await bot.send(f.inline_query(Resident.new(), query)), "answerInlineQuery")
@@ -357,6 +378,12 @@ async def test_group_answers_a_mention_without_the_mention(bot: RunningBot) -> N
     assert call.params["chat_id"] == f.GROUP_CHAT["id"]
     assert "f:marriage-registration-points:+" in call.callback_data()
     assert "reply_parameters" in call.params  # quotes the question in a busy group
+
+
+async def test_group_mention_with_a_lone_surrogate(bot: RunningBot) -> None:
+    calls = await bot.send(f.group_message(Resident.new(), "\ud83d我想领证去哪", mention=True))
+    assert only(calls, "sendMessage").text
+    assert_no_apology(calls)
 
 
 async def test_group_answers_a_reply_to_the_bot(bot: RunningBot) -> None:
