@@ -172,7 +172,7 @@ async def test_unknown_question_says_what_the_bot_covers(bot: RunningBot) -> Non
         "lone-surrogate",
         "control-chars",
         "rtl-override",
-    ],  # fmt: skip
+    ],
 )
 async def test_odd_texts_get_a_polite_reply(
     bot: RunningBot, text: str, caplog: pytest.LogCaptureFixture
