@@ -437,3 +437,36 @@ async def test_retention_purge_runs_daily(
     with caplog.at_level(logging.INFO, logger="bot.telegram.app"):
         await job.run(bot.app)
     assert any("retention purge removed" in r.getMessage() for r in caplog.records)
+
+
+async def test_button_under_an_old_message_sends_a_new_one(bot: RunningBot) -> None:
+    resident = Resident.new()
+    # Telegram sends date 0 when the pressed message is too old to be shown to the bot.
+    old = {"chat": resident.chat, "message_id": 1, "date": 0}
+    calls = await bot.send(f.callback(resident, "c:marriage", message=old))
+    only(calls, "answerCallbackQuery")
+    assert "e:marriage-registration-points" in only(calls, "sendMessage").callback_data()
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"channel_post": {"message_id": 1, "date": 0, "text": "hi",
+                          "chat": {"id": -100777, "type": "channel", "title": "News"}}},
+        {"my_chat_member": {"chat": f.GROUP_CHAT, "from": Resident.new().user, "date": 0,
+                            "old_chat_member": {"status": "left", "user": {"id": 1, "is_bot": True, "first_name": "b"}},
+                            "new_chat_member": {"status": "member", "user": {"id": 1, "is_bot": True, "first_name": "b"}}}},
+        {"message": {"message_id": 2, "date": 0, "chat": f.GROUP_CHAT,
+                     "sender_chat": {"id": -1001234567890, "type": "supergroup", "title": "x"},
+                     "text": f"@{BOT_USERNAME} 结婚登记",
+                     "entities": [{"type": "mention", "offset": 0, "length": len(BOT_USERNAME) + 1}]}},
+    ],
+    ids=["channel-post", "chat-member", "anonymous-admin"],
+)  # fmt: skip
+async def test_other_updates_never_fail(
+    bot: RunningBot, update: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        calls = await bot.send(update)
+    assert_no_apology(calls)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
