@@ -1,0 +1,435 @@
+"""End-to-end load: the bot process against a fake Bot API, compared with a bare PTB echo bot.
+
+    python -m bench.bench_e2e                      # full size (~5 minutes on 2 cores)
+    python -m bench.bench_e2e --questions 2000 --users 200 --rl-questions 300
+
+What runs, each as its own `python -m ...` process against `bench._fake.FastBotApi`
+on 127.0.0.1, with long polling (getUpdates), as in production:
+
+1. `bench.echo_bot`, the baseline: the same PTB stack, escaping and echoing text.
+2. `bot run` with RATE_LIMIT=false, lexical matching (SEMANTIC_ENABLED=false).
+3. `bot run` with semantic matching on (the shipped default; e5 embeddings are
+   built into a temporary cache first, which is not timed) - a shorter run.
+4. `bot run` with RATE_LIMIT=true: a burst of questions; replies must all
+   arrive, at about Telegram's 30 messages/second.
+
+Every run pushes the questions (tests/data/eval.yaml's `q` values, cycling) from
+`--users` residents round-robin, all at once ("backlog": measures throughput),
+then a paced phase at half the measured throughput ("paced": measures latency
+when the bot keeps up). Latency is from the moment an update is available to
+getUpdates to the moment its sendMessage reaches the fake (a chat's k-th reply
+answers its k-th question). Flood control is set out of the way
+(FLOOD_MESSAGES=1000000): it is exercised by the tests, not measured here.
+
+Figures only; nothing is asserted. The machine may be shared: the 1-minute
+load average is printed with the results, and ratios within one run are the
+figures to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from bench._fake import (
+    REPO,
+    BotProcess,
+    FastBotApi,
+    bot_environment,
+    percentile,
+    start_process,
+    wait_until,
+)
+from tests.telegram import factories as f
+from tests.telegram.factories import Resident
+
+EVAL_FILE = REPO / "tests" / "data" / "eval.yaml"
+#: Questions answered before timing starts (imports, jieba dictionary, first connections).
+WARMUP = 100
+#: The paced phase lasts about this long.
+PACED_SECONDS = 8.0
+
+
+def load_questions(path: Path = EVAL_FILE) -> list[str]:
+    """The `q` values of the evaluation set, in file order."""
+    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    return [str(item["q"]) for item in data["questions"] if str(item.get("q") or "").strip()]
+
+
+@dataclass
+class RunResult:
+    """The figures of one process under load."""
+
+    name: str
+    questions: int
+    replies: int
+    seconds: float
+    backlog_p50: float
+    backlog_p99: float
+    paced_rate: float
+    paced_p50: float
+    paced_p99: float
+    paced_lost: int
+    peak_rss_mib: float | None
+    cpu_ms_per_update: float | None
+    rejected: int
+    max_per_second: int
+
+    @property
+    def throughput(self) -> float:
+        """Replies per second during the backlog phase."""
+        return self.replies / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def lost(self) -> int:
+        """Questions of the backlog phase that got no reply."""
+        return self.questions - self.replies
+
+
+def _updates(questions: list[str], count: int, users: list[Resident]) -> list[dict[str, Any]]:
+    return [f.message(users[i % len(users)], questions[i % len(questions)]) for i in range(count)]
+
+
+def _latencies(
+    api: FastBotApi, pushed: dict[int, list[float]], since: dict[int, int]
+) -> tuple[list[float], int]:
+    """Seconds from availability to reply, pairing each chat's replies with its questions in order."""
+    latencies: list[float] = []
+    lost = 0
+    for chat_id, times in pushed.items():
+        replies = api.replies.get(chat_id, [])[since.get(chat_id, 0) :]
+        latencies += [r.at - t for r, t in zip(replies, times, strict=False)]
+        lost += max(0, len(times) - len(replies))
+    return latencies, lost
+
+
+def _max_per_second(api: FastBotApi, start: float) -> int:
+    """The most replies in any one-second window after `start`."""
+    times = sorted(r.at for replies in api.replies.values() for r in replies if r.at >= start)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= 1.0:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+def run_load(
+    name: str,
+    module_args: list[str],
+    env_overrides: dict[str, str],
+    questions: list[str],
+    *,
+    count: int,
+    user_count: int,
+    workdir: Path,
+    paced: bool = True,
+    start_timeout: float = 300.0,
+) -> RunResult:
+    """Start one process, warm it up, load it, and measure it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    with FastBotApi() as api:
+        env = bot_environment(api.url, workdir, **env_overrides)
+        process = start_process(module_args, env, workdir, name=name)
+        try:
+            if (
+                not wait_until(
+                    lambda: api.get_updates_calls > 0 or process.process.poll() is not None,
+                    timeout=start_timeout,
+                )
+                or process.process.poll() is not None
+            ):
+                raise RuntimeError(f"{name} did not start polling:\n{process.log_tail()}")
+            warm = [Resident.new() for _ in range(20)]
+            api.push_many(_updates(questions, WARMUP, warm))
+            api.wait_replies(WARMUP, timeout=120, idle=30)
+            return _measure(name, api, process, questions, count, user_count, paced)
+        finally:
+            process.stop()
+
+
+def _measure(
+    name: str,
+    api: FastBotApi,
+    process: BotProcess,
+    questions: list[str],
+    count: int,
+    user_count: int,
+    paced: bool,
+) -> RunResult:
+    users = [Resident.new() for _ in range(user_count)]
+    cpu_before = process.cpu_seconds()
+    base = api.reply_count
+    since = {u.id: len(api.replies.get(u.id, [])) for u in users}
+    updates = _updates(questions, count, users)
+    ids = api.push_many(updates)
+    start = api.available_at[ids[0]]
+    # A run that stalls for a minute has lost the rest: stop waiting and count.
+    api.wait_replies(base + count, timeout=max(120.0, count / 5), idle=60)
+    cpu_after = process.cpu_seconds()
+    got = api.reply_count - base
+    last = max((r.at for u in users for r in api.replies.get(u.id, [])), default=start)
+    pushed: dict[int, list[float]] = defaultdict(list)
+    for update, update_id in zip(updates, ids, strict=True):
+        pushed[update["message"]["chat"]["id"]].append(api.available_at[update_id])
+    backlog, _ = _latencies(api, pushed, since)
+    max_rate = _max_per_second(api, start)
+    seconds = last - start
+
+    paced_rate, paced_lat, paced_lost = 0.0, [], 0
+    if paced and got:
+        paced_rate = max(1.0, 0.5 * got / max(seconds, 1e-6))
+        paced_lat, paced_lost = _paced(api, questions, users, paced_rate)
+    cpu = (
+        (cpu_after - cpu_before) * 1000 / got
+        if cpu_before is not None and cpu_after is not None and got
+        else None
+    )
+    rss = process.peak_rss_kib()
+    return RunResult(
+        name=name,
+        questions=count,
+        replies=got,
+        seconds=seconds,
+        backlog_p50=percentile(backlog, 50),
+        backlog_p99=percentile(backlog, 99),
+        paced_rate=paced_rate,
+        paced_p50=percentile(paced_lat, 50),
+        paced_p99=percentile(paced_lat, 99),
+        paced_lost=paced_lost,
+        peak_rss_mib=rss / 1024 if rss is not None else None,
+        cpu_ms_per_update=cpu,
+        rejected=len(api.rejected),
+        max_per_second=max_rate,
+    )
+
+
+def _paced(
+    api: FastBotApi, questions: list[str], users: list[Resident], rate: float
+) -> tuple[list[float], int]:
+    """Push at `rate` updates/second for PACED_SECONDS; latencies and losses."""
+    total = max(20, int(rate * PACED_SECONDS))
+    since = {u.id: len(api.replies.get(u.id, [])) for u in users}
+    base = api.reply_count
+    updates = _updates(questions, total, users)
+    pushed: dict[int, list[float]] = defaultdict(list)
+    tick = 0.01
+    per_tick = rate * tick
+    credit = 0.0
+    i = 0
+    next_at = time.perf_counter()
+    while i < total:
+        credit += per_tick
+        batch = updates[i : i + int(credit)]
+        credit -= len(batch)
+        if batch:
+            for update, update_id in zip(batch, api.push_many(batch), strict=True):
+                pushed[update["message"]["chat"]["id"]].append(api.available_at[update_id])
+            i += len(batch)
+        next_at += tick
+        time.sleep(max(0.0, next_at - time.perf_counter()))
+    api.wait_replies(base + total, timeout=120, idle=30)
+    return _latencies(api, pushed, since)
+
+
+# ----- report ------------------------------------------------------------------------------
+
+
+def _ms(seconds: float) -> str:
+    return "-" if seconds != seconds else f"{seconds * 1000:.0f} ms"
+
+
+def _print_result(r: RunResult) -> None:
+    print(f"\n[{r.name}]")
+    print(
+        f"  backlog: {r.replies}/{r.questions} replies in {r.seconds:.1f} s"
+        f" = {r.throughput:.0f} updates/s (lost {r.lost}, refused by Telegram's checks {r.rejected})"
+    )
+    print(
+        f"           latency p50 {_ms(r.backlog_p50)}, p99 {_ms(r.backlog_p99)} (queueing included)"
+    )
+    if r.paced_rate:
+        print(
+            f"  paced at {r.paced_rate:.0f}/s: latency p50 {_ms(r.paced_p50)},"
+            f" p99 {_ms(r.paced_p99)}, lost {r.paced_lost}"
+        )
+    print(f"  busiest second: {r.max_per_second} replies")
+    rss = f"{r.peak_rss_mib:.0f} MiB" if r.peak_rss_mib is not None else "?"
+    cpu = f"{r.cpu_ms_per_update:.2f} ms" if r.cpu_ms_per_update is not None else "?"
+    print(f"  peak RSS (VmHWM) {rss}; CPU per update {cpu}")
+
+
+def _app_concurrency() -> str:
+    """What the app configures: PTB's concurrent_updates and the rate limiter's retries."""
+    from bot.config import Settings
+    from bot.telegram.app import RATE_LIMIT_RETRIES, build_application
+
+    app = build_application(
+        Settings(_env_file=None, telegram_bot_token="1:bench", rate_limit=True)  # type: ignore[call-arg]
+    )
+    return (
+        f"concurrent_updates={app.concurrent_updates} "
+        f"(1 = one update at a time), AIORateLimiter max_retries={RATE_LIMIT_RETRIES}"
+    )
+
+
+def breakdown(questions: list[str], *, count: int = 2000) -> dict[str, float]:
+    """Milliseconds per question of each step of the bot's own work, in this process.
+
+    No network and no PTB: the matcher alone, `ConversationService.ask` (matcher, language
+    lookup and the background record in a real SQLite file) and rendering for Telegram.
+    """
+    import asyncio
+
+    from bot.config import Settings
+    from bot.conversation import User
+    from bot.services import Services
+    from bot.telegram.render import render_reply
+
+    async def measure(tmp: Path) -> dict[str, float]:
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            knowledge_dir=REPO / "knowledge",
+            database_path=tmp / "helpdesk.sqlite3",
+            embedding_cache_dir=tmp / "cache",
+            semantic_enabled=False,
+        )
+        services = await Services.open(settings)
+        try:
+            sample = [questions[i % len(questions)] for i in range(count)]
+            engine = services.engines.current
+            started = time.perf_counter()
+            for question in sample:
+                engine.answer(question)
+            matcher = time.perf_counter() - started
+            started = time.perf_counter()
+            replies = [
+                await services.conversation.ask(User(1_000 + i % 100, "zh-hans"), q)
+                for i, q in enumerate(sample)
+            ]
+            await services.conversation.drain()
+            ask = time.perf_counter() - started
+            started = time.perf_counter()
+            for reply in replies:
+                for chunk in render_reply(reply):
+                    if chunk.markup is not None:
+                        chunk.markup.to_json()
+            render = time.perf_counter() - started
+        finally:
+            await services.close()
+        return {
+            "matcher": matcher * 1000 / count,
+            "ask (matcher + language lookup + record)": ask * 1000 / count,
+            "render + keyboard JSON": render * 1000 / count,
+        }
+
+    with tempfile.TemporaryDirectory(prefix="bench-breakdown-") as tmp:
+        return asyncio.run(measure(Path(tmp)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the end-to-end benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--questions", type=int, default=10_000, help="backlog size (10000)")
+    parser.add_argument("--users", type=int, default=1_000, help="residents asking (1000)")
+    parser.add_argument("--semantic-questions", type=int, default=300,
+                        help="backlog of the semantic run; 0 skips it (300)")  # fmt: skip
+    parser.add_argument("--rl-questions", type=int, default=1_500,
+                        help="burst of the rate-limited run; 0 skips it (1500)")  # fmt: skip
+    parser.add_argument("--rl-users", type=int, default=300, help="residents of that burst (300)")
+    args = parser.parse_args(argv)
+
+    questions = load_questions()
+    print(f"bench_e2e: {len(questions)} distinct questions from {EVAL_FILE.relative_to(REPO)}")
+    print(f"the app: {_app_concurrency()}")
+    print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    fast = {"FLOOD_MESSAGES": "1000000"}
+    results: list[RunResult] = []
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+        root = Path(tmp)
+        load = {"questions": questions, "count": args.questions, "user_count": args.users}
+        echo = run_load("echo bot (bare PTB)", ["bench.echo_bot"], {}, **load,
+                        workdir=root / "echo")  # fmt: skip
+        results.append(echo)
+        _print_result(echo)
+        ours = run_load(
+            "help-desk bot, RATE_LIMIT=false, lexical",
+            ["bot", "run"],
+            {**fast, "RATE_LIMIT": "false", "SEMANTIC_ENABLED": "false"},
+            **load,
+            workdir=root / "lexical",
+        )
+        results.append(ours)
+        _print_result(ours)
+        if args.semantic_questions:
+            semantic = _semantic_run(root / "semantic", questions, args, fast)
+            results.append(semantic)
+            _print_result(semantic)
+        if args.rl_questions:
+            limited = run_load(
+                "help-desk bot, RATE_LIMIT=true, lexical (burst)",
+                ["bot", "run"],
+                {**fast, "RATE_LIMIT": "true", "SEMANTIC_ENABLED": "false"},
+                questions,
+                count=args.rl_questions,
+                user_count=args.rl_users,
+                workdir=root / "limited",
+                paced=False,
+            )
+            results.append(limited)
+            _print_result(limited)
+            print(
+                f"  rate-limited: {limited.throughput:.1f} msgs/s sustained,"
+                f" lost {limited.lost} of {limited.questions}"
+            )
+
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    print("\nsummary")
+    for r in results:
+        ratio = r.throughput / echo.throughput if echo.throughput else 0.0
+        print(f"  {r.name:<52} {r.throughput:7.0f} upd/s  {ratio:5.2f} x echo")
+    target = ours.throughput / echo.throughput if echo.throughput else 0.0
+    print(f"  target >= 0.80 x echo (rate limiting off): {target:.2f}")
+    print("\nwhere the bot's own time goes (in-process, lexical, per question):")
+    for step, ms in breakdown(questions).items():
+        print(f"  {step:<44} {ms:6.2f} ms")
+    if echo.cpu_ms_per_update and ours.cpu_ms_per_update:
+        print(
+            f"  CPU per update in the processes: echo {echo.cpu_ms_per_update:.2f} ms,"
+            f" ours {ours.cpu_ms_per_update:.2f} ms"
+        )
+    return 0
+
+
+def _semantic_run(
+    workdir: Path, questions: list[str], args: argparse.Namespace, fast: dict[str, str]
+) -> RunResult:
+    """Semantic matching on; the embedding cache is built first (untimed, can take a minute)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = bot_environment("http://127.0.0.1:9", workdir, SEMANTIC_ENABLED="true")
+    started = time.perf_counter()
+    # One `ask` builds the index and writes the embedding cache the bot then loads.
+    builder = start_process(["bot", "ask", "我想领证去哪"], env, workdir, name="cache")
+    builder.process.wait()
+    print(f"\n(semantic index built into a fresh cache in {time.perf_counter() - started:.0f} s)")
+    return run_load(
+        "help-desk bot, RATE_LIMIT=false, semantic (e5)",
+        ["bot", "run"],
+        {**fast, "RATE_LIMIT": "false", "SEMANTIC_ENABLED": "true"},
+        questions,
+        count=args.semantic_questions,
+        user_count=min(args.users, args.semantic_questions),
+        workdir=workdir,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
