@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.handlers import COMMANDS, register_all
 from bot.knowledge.loader import KnowledgeError
 from bot.services import Services
+from bot.telegram.concurrency import PerSenderUpdateProcessor
 from bot.telegram.context import BotApp, BotContext, BotData
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ POLL_TIMEOUT = 10
 PURGE_INTERVAL = dt.timedelta(days=1)
 #: First purge shortly after start, so a bot restarted daily still purges.
 PURGE_FIRST = dt.timedelta(minutes=5)
+#: Updates handled at once (of different residents; one resident's run in order).
+CONCURRENT_UPDATES = 32
 #: A 429 is retried this many times (after the wait Telegram asks for) before giving up.
 RATE_LIMIT_RETRIES = 3
 
@@ -60,7 +63,8 @@ def build_application(settings: Settings) -> BotApp:
         # Answers are small; a slow network should fail in seconds, not hang a handler.
         .request(
             HTTPXRequest(
-                connection_pool_size=8,
+                # One connection per update in flight, so none waits for a free one.
+                connection_pool_size=CONCURRENT_UPDATES,
                 connect_timeout=10.0,
                 read_timeout=15.0,
                 write_timeout=15.0,
@@ -72,6 +76,7 @@ def build_application(settings: Settings) -> BotApp:
         .get_updates_request(
             HTTPXRequest(connection_pool_size=1, connect_timeout=10.0, read_timeout=10.0)
         )
+        .concurrent_updates(PerSenderUpdateProcessor(CONCURRENT_UPDATES))
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .defaults(
             Defaults(

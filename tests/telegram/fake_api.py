@@ -127,6 +127,7 @@ class FakeBotApi:
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._chats: dict[int, dict[str, Any]] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        self._delays: list[tuple[str, int | None, float]] = []
         self._files: dict[str, tuple[str, bytes]] = {}
         self.webhook: dict[str, Any] = {}
         self.commands: dict[str, list[dict[str, Any]]] = {}
@@ -234,6 +235,11 @@ class FakeBotApi:
                 _Failure(code, description, retry_after if code == 429 else None, times)
             )
 
+    def slow_next(self, method: str, seconds: float, *, chat_id: int | None = None) -> None:
+        """Make the next call of `method` (to `chat_id`) take `seconds` before it is answered."""
+        with self._lock:
+            self._delays.append((method, chat_id, seconds))
+
     def add_file(self, file_id: str, content: bytes, *, file_path: str | None = None) -> None:
         """Make `file_id` downloadable (getFile, then GET /file/bot<token>/<path>)."""
         with self._lock:
@@ -321,6 +327,10 @@ class FakeBotApi:
         """Answer one API call (runs in a server thread); raises TelegramError for errors."""
         call = ApiCall(method, params, files)
         with self._lock:
+            delay = self._take_delay(method, params.get("chat_id"))
+        if delay:
+            time.sleep(delay)  # this request's own server thread: others are served meanwhile
+        with self._lock:
             self._calls.append(call)
             failure = self._take_failure(method)
         try:
@@ -335,6 +345,13 @@ class FakeBotApi:
         except TelegramError as exc:
             call.error = exc.code
             raise
+
+    def _take_delay(self, method: str, chat_id: object) -> float:
+        for i, (m, chat, seconds) in enumerate(self._delays):
+            if m == method and chat in (None, chat_id):
+                del self._delays[i]
+                return seconds
+        return 0.0
 
     def _take_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method)

@@ -1,4 +1,4 @@
-"""Flood control, Telegram's 429 and the webhook, each with a bot of its own settings."""
+"""Flood control, Telegram's 429, the webhook and concurrency (most with a bot of their own)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bot.handlers.flood import FloodGuard, Verdict
 from tests.telegram import factories as f
 from tests.telegram.factories import Resident
 from tests.telegram.fake_api import FakeBotApi
-from tests.telegram.harness import KNOWLEDGE_DIR, make_settings, running_bot
+from tests.telegram.harness import KNOWLEDGE_DIR, RunningBot, make_settings, running_bot
 
 QUESTION = "我想领证去哪"
 
@@ -158,3 +158,27 @@ async def test_no_place_with_coordinates_is_said_plainly(
         [listing] = calls
         assert listing.method == "sendMessage" and "坐标" in listing.text
         assert listing.markup == {"remove_keyboard": True}
+
+
+# ----- concurrency -----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio(loop_scope="module")  # the module's shared `bot` lives on that loop
+async def test_a_slow_answer_holds_up_only_its_own_resident(bot: RunningBot) -> None:
+    slow, quick = Resident.new(), Resident.new()
+    bot.api.slow_next("sendMessage", 1.0, chat_id=slow.id)
+    calls = await bot.send_all(
+        [
+            f.message(slow, QUESTION),
+            f.message(slow, "在沈阳站丢东西了咋办"),
+            f.message(quick, QUESTION),
+        ]
+    )
+    order = [
+        (c.params["chat_id"], c.callback_data()[-3]) for c in calls if c.method == "sendMessage"
+    ]
+    assert order == [
+        (quick.id, "f:marriage-registration-points:+"),  # not held up by the slow one
+        (slow.id, "f:marriage-registration-points:+"),  # the slow resident's answers stay in order
+        (slow.id, "f:station-desk-lost-items:+"),
+    ]

@@ -1,0 +1,56 @@
+"""Residents are served concurrently; each resident's own messages are handled in order.
+
+PTB processes updates one at a time by default, so one slow call (a Telegram
+retry, a knowledge reload) would hold up every resident. Fully concurrent
+processing would let a resident's second question overtake the first. This
+processor does both: a lock per sender, concurrency across senders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable
+from typing import Any
+
+from telegram import Update
+from telegram.ext import BaseUpdateProcessor
+
+
+class PerSenderUpdateProcessor(BaseUpdateProcessor):
+    """Runs updates of different senders concurrently and those of one sender in order."""
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        # Weak values: a sender's lock disappears once no update of theirs is in flight.
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Await `coroutine` after the sender's earlier updates are done."""
+        key = sender_key(update)
+        if key is None:
+            await coroutine
+            return
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        async with lock:  # asyncio locks wake waiters first come, first served
+            await coroutine
+
+    async def initialize(self) -> None:
+        """Nothing to allocate."""
+
+    async def shutdown(self) -> None:
+        """Nothing to free."""
+
+
+def sender_key(update: object) -> int | None:
+    """Whose turn an update waits for: the user, else the chat (channel posts), else nobody."""
+    if not isinstance(update, Update):
+        return None
+    if update.effective_user is not None:
+        return update.effective_user.id
+    if update.effective_chat is not None:
+        return update.effective_chat.id
+    return None
