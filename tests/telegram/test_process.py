@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,3 +152,35 @@ def test_refused_token_exits_1(api: FakeBotApi, tmp_path: Path) -> None:
     process = start_bot(api, tmp_path, TELEGRAM_BOT_TOKEN="999:not-the-token")
     assert process.wait(timeout=60) == 1
     assert "TELEGRAM_BOT_TOKEN" in (tmp_path / "bot.log").read_text(errors="replace")
+
+
+def test_webhook_process_answers_and_stops_on_sigterm(api: FakeBotApi, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = start_bot(
+        api,
+        tmp_path,
+        WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
+        WEBHOOK_LISTEN="127.0.0.1",
+        WEBHOOK_PORT=str(port),
+        WEBHOOK_SECRET="s3cret",
+    )
+    try:
+        api.wait_for_blocking("setWebhook", timeout=60)
+        resident = Resident.new()
+        deadline = time.monotonic() + 30
+        status = 0
+        while status != 200 and time.monotonic() < deadline:  # the listener starts just after
+            with contextlib.suppress(OSError):
+                status = api.deliver_webhook(f.message(resident, "我想领证去哪"), secret="s3cret")
+            time.sleep(0.05)
+        assert status == 200
+        answer = api.wait_for_blocking(
+            "sendMessage", where=lambda c: c.params["chat_id"] == resident.id
+        )
+        assert "f:marriage-registration-points:+" in answer[0].callback_data()
+        assert api.deliver_webhook(f.message(resident, "hi"), secret="nope") == 403
+    finally:
+        code = stop(process)
+    assert code == 0, (tmp_path / "bot.log").read_text(errors="replace")
