@@ -44,6 +44,20 @@ COMMANDS: dict[Lang, tuple[tuple[str, str], ...]] = {
     ),
 }
 
+#: Added to the menu of each admin's own chat (ADMIN_IDS), per language.
+ADMIN_COMMANDS: dict[Lang, tuple[tuple[str, str], ...]] = {
+    "zh": (
+        ("stats", "提问统计（管理员）"),
+        ("unanswered", "没答好的问题（管理员）"),
+        ("reload", "重新加载知识库（管理员）"),
+    ),
+    "en": (
+        ("stats", "Question statistics (admin)"),
+        ("unanswered", "Questions not answered well (admin)"),
+        ("reload", "Reload the knowledge files (admin)"),
+    ),
+}
+
 
 def register_all(app: BotApp) -> None:
     """Add every handler to `app`, in routing order."""

@@ -13,15 +13,16 @@ import sys
 from typing import Any
 from urllib.parse import urlparse
 
-from telegram import BotCommand, LinkPreviewOptions, Update
+from telegram import BotCommand, BotCommandScope, BotCommandScopeChat, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
 from telegram.request import HTTPXRequest
 
 from bot.config import Settings
-from bot.handlers import COMMANDS, register_all
+from bot.handlers import ADMIN_COMMANDS, COMMANDS, register_all
 from bot.knowledge.loader import KnowledgeError
+from bot.knowledge.models import Lang
 from bot.services import Services
 from bot.telegram.concurrency import PerSenderUpdateProcessor
 from bot.telegram.context import BotApp, BotContext, BotData
@@ -153,15 +154,7 @@ async def _open_services(app: BotApp) -> None:
     assert settings is not None  # build_application sets it
     services = await Services.open(settings)
     app.bot_data.services = services
-    try:
-        for lang, commands in COMMANDS.items():
-            await app.bot.set_my_commands(
-                [BotCommand(name, description) for name, description in commands],
-                # English is also the menu of every client language without its own list.
-                language_code=None if lang == "en" else lang,
-            )
-    except TelegramError as exc:  # a missing command menu is no reason not to answer
-        log.warning("could not set the command menu: %s", exc)
+    await _publish_commands(app, admin_ids=settings.admin_ids)
     if services.storage is not None and app.job_queue is not None:
         app.job_queue.run_repeating(
             _purge_expired, interval=PURGE_INTERVAL, first=PURGE_FIRST, name="retention-purge"
@@ -169,6 +162,32 @@ async def _open_services(app: BotApp) -> None:
     log.info(
         "ready: %d entries, bot @%s", len(services.engines.knowledge.entries), app.bot.username
     )
+
+
+async def _publish_commands(app: BotApp, *, admin_ids: frozenset[int]) -> None:
+    """The command menu for everyone, and with the admin commands in each admin's chat."""
+    menus: list[tuple[BotCommandScope | None, dict[Lang, tuple[tuple[str, str], ...]]]] = [
+        (None, COMMANDS)
+    ]
+    menus += [
+        (
+            BotCommandScopeChat(admin_id),
+            {lang: COMMANDS[lang] + ADMIN_COMMANDS[lang] for lang in COMMANDS},
+        )
+        for admin_id in sorted(admin_ids)
+    ]
+    for scope, menu in menus:
+        for lang, commands in menu.items():
+            try:
+                await app.bot.set_my_commands(
+                    [BotCommand(name, description) for name, description in commands],
+                    scope=scope,
+                    # English is also the menu of every client language without its own list.
+                    language_code=None if lang == "en" else lang,
+                )
+            except TelegramError as exc:  # a missing menu is no reason not to answer
+                # (an admin who never opened a chat with the bot gives "chat not found")
+                log.warning("could not set the command menu (%s, %s): %s", scope, lang, exc)
 
 
 async def _close_services(app: BotApp) -> None:

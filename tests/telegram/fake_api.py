@@ -130,6 +130,7 @@ class FakeBotApi:
         self._delays: list[tuple[str, int | None, float]] = []
         self._files: dict[str, tuple[str, bytes]] = {}
         self.webhook: dict[str, Any] = {}
+        #: setMyCommands by `_commands_key`: "zh", "" (default), "chat:<id>:<lang>".
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self._stopping = False
         self._server: ThreadingHTTPServer | None = None
@@ -416,12 +417,12 @@ class FakeBotApi:
 
     def _api_setMyCommands(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         with self._lock:
-            self.commands[str(params.get("language_code") or "")] = params.get("commands", [])
+            self.commands[_commands_key(params)] = params.get("commands", [])
         return True
 
     def _api_deleteMyCommands(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         with self._lock:
-            self.commands.pop(str(params.get("language_code") or ""), None)
+            self.commands.pop(_commands_key(params), None)
         return True
 
     def _api_sendChatAction(self, params: dict[str, Any], files: dict[str, bytes]) -> Any:
@@ -639,6 +640,15 @@ def _check_markup(markup: Any) -> None:
                 raise TelegramError(
                     400, "Bad Request: text buttons are unallowed in the inline keyboard"
                 )
+
+
+def _commands_key(params: dict[str, Any]) -> str:
+    """ "zh" or "" (default) for everyone; "chat:<id>:<lang>" for one chat's own menu."""
+    lang = str(params.get("language_code") or "")
+    scope = params.get("scope")
+    if isinstance(scope, dict) and scope.get("type") not in (None, "default"):
+        return f"{scope['type']}:{scope.get('chat_id', '')}:{lang}"
+    return lang
 
 
 def _set_markup(message: dict[str, Any], markup: Any) -> None:

@@ -182,3 +182,16 @@ async def test_a_slow_answer_holds_up_only_its_own_resident(bot: RunningBot) -> 
         (slow.id, "f:marriage-registration-points:+"),  # the slow resident's answers stay in order
         (slow.id, "f:station-desk-lost-items:+"),
     ]
+
+
+async def test_admins_get_their_commands_in_their_own_menu(
+    fake_api: FakeBotApi, tmp_path: Path
+) -> None:
+    admin = Resident.new()
+    settings = make_settings(fake_api, tmp_path, admin_ids=frozenset({admin.id}))
+    async with running_bot(settings, fake_api):
+        own = fake_api.commands[f"chat:{admin.id}:zh"]
+        everyone = fake_api.commands["zh"]
+        assert {"stats", "reload", "start"} <= {c["command"] for c in own}
+        assert "stats" not in {c["command"] for c in everyone}
+        assert "stats" in {c["command"] for c in fake_api.commands[f"chat:{admin.id}:"]}
