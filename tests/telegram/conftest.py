@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -17,10 +16,6 @@ import pytest_asyncio
 
 from tests.telegram.fake_api import FakeBotApi
 from tests.telegram.harness import RunningBot, make_settings, running_bot
-
-# PTB 22 warns (an error under filterwarnings=error) whenever a RetryAfter is built,
-# unless this opt-in to its future timedelta type is set; the bot reads no such value.
-os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 
 @pytest.fixture(scope="module")
