@@ -22,21 +22,15 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tests.telegram.fake_api import BOT_ID, BOT_USERNAME, TOKEN, TelegramError, _check_text
 from tests.telegram.fake_api import _parse_body as parse_body
-
-REPO = Path(__file__).resolve().parents[1]
 
 _BOT_USER = {
     "id": BOT_ID,
@@ -282,111 +276,6 @@ class FastBotApi:
             "from": _BOT_USER,
             "text": text,
         }
-
-
-# ----- processes -------------------------------------------------------------------------
-
-
-@dataclass
-class BotProcess:
-    """A bot running as a child process, with its log file."""
-
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        """The process id."""
-        return self.process.pid
-
-    def peak_rss_kib(self) -> int | None:
-        """VmHWM: the most resident memory the process ever had (KiB); None once it exited."""
-        try:
-            status = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-        return None
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU time used so far."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM, then SIGKILL if it does not stop in time; the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                return self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait()
-
-    def kill(self) -> None:
-        """SIGKILL, no goodbye (a crash)."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-
-    def log_tail(self, lines: int = 20) -> str:
-        """The end of the log, for error messages."""
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def bot_environment(api_url: str, workdir: Path, **overrides: str) -> dict[str, str]:
-    """The environment of `python -m bot run` against a fake at `api_url`, data in `workdir`.
-
-    Nothing from the caller's environment leaks in except PATH (and the working
-    directory is `workdir`, so no developer `.env` is read).
-    """
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO),
-        "PTB_TIMEDELTA": "1",
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_BOT_API_URL": api_url,
-        "KNOWLEDGE_DIR": str(REPO / "knowledge"),
-        "DATABASE_PATH": str(workdir / "helpdesk.sqlite3"),
-        "EMBEDDING_CACHE_DIR": str(workdir / "cache"),
-        "USER_HASH_SECRET": "bench-secret",
-        "LOG_LEVEL": "WARNING",
-        **overrides,
-    }
-
-
-def start_process(
-    module_args: list[str], env: Mapping[str, str], workdir: Path, *, name: str = "bot"
-) -> BotProcess:
-    """`python -m <module_args>` in `workdir`, output to `workdir/<name>.log`."""
-    log = workdir / f"{name}.log"
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", *module_args],
-            cwd=workdir,
-            env=dict(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return BotProcess(process, log)
-
-
-def wait_until(predicate: Any, *, timeout: float, interval: float = 0.02) -> bool:
-    """Poll `predicate()` until it is true or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
 
 
 def percentile(values: list[float], q: float) -> float:

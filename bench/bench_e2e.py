@@ -39,12 +39,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from bench._fake import (
+from bench._fake import FastBotApi, percentile
+from tests.reliability.processes import (
     REPO,
     BotProcess,
-    FastBotApi,
     bot_environment,
-    percentile,
     start_process,
     wait_until,
 )
@@ -184,7 +183,8 @@ def _measure(
     max_rate = _max_per_second(api, start)
     seconds = last - start
 
-    paced_rate, paced_lat, paced_lost = 0.0, [], 0
+    paced_rate, paced_lost = 0.0, 0
+    paced_lat: list[float] = []
     if paced and got:
         paced_rate = max(1.0, 0.5 * got / max(seconds, 1e-6))
         paced_lat, paced_lost = _paced(api, questions, users, paced_rate)
@@ -273,7 +273,7 @@ def _app_concurrency() -> str:
     from bot.telegram.app import RATE_LIMIT_RETRIES, build_application
 
     app = build_application(
-        Settings(_env_file=None, telegram_bot_token="1:bench", rate_limit=True)  # type: ignore[call-arg]
+        Settings(_env_file=None, telegram_bot_token="1:bench", rate_limit=True)  # type: ignore[call-arg,arg-type]
     )
     return (
         f"concurrent_updates={app.concurrent_updates} "

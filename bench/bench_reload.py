@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench._fake import REPO, percentile
+from bench._fake import percentile
 from bot.answering import AnswerEngine, build_engine
 from bot.config import Settings
 from bot.knowledge.loader import load_knowledge
 from bot.knowledge.models import Entry
 from bot.runtime import EngineHolder, matcher_settings
+from tests.reliability.processes import REPO
 
 SHIPPED = REPO / "knowledge"
 #: Files copied as they are: the generated entries need their categories and texts.

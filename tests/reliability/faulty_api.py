@@ -1,0 +1,110 @@
+"""The fake Bot API with the network faults Telegram's real one shows now and then.
+
+`FakeBotApi.fail_next` already answers with 429 (retry_after) or 500. This adds
+the failures that have no answer at all:
+
+* `drop_next`: the server closes the connection without a response (the request
+  is not applied: no message is sent);
+* `stall_next`: the server holds the request for longer than the client's read
+  timeout, then closes the connection without applying it.
+
+Both are recorded in the call log with a negative `error` (`DROPPED`, `STALLED`),
+so a test can show how often the bot retried. Responses are sent with
+TCP_NODELAY: without it every answer waits 40 ms for a delayed ACK, which makes
+runs of hundreds of questions needlessly slow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
+from typing import Any
+
+from tests.telegram.fake_api import ApiCall, FakeBotApi, _handler_for
+
+DROPPED = -1
+STALLED = -2
+
+
+class _NoResponse(Exception):
+    """Raised inside the handler: close the connection without answering."""
+
+
+@dataclass
+class _Fault:
+    kind: int
+    remaining: int
+    seconds: float = 0.0
+
+
+class FaultyBotApi(FakeBotApi):
+    """`FakeBotApi` plus dropped and stalled requests."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._faults: dict[str, list[_Fault]] = {}
+        self._fault_lock = threading.Lock()
+
+    def drop_next(self, method: str, times: int = 1) -> None:
+        """Close the connection of the next `times` calls of `method` without answering."""
+        with self._fault_lock:
+            self._faults.setdefault(method, []).append(_Fault(DROPPED, times))
+
+    def stall_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Hold the next `times` calls of `method` for `seconds`, then close without answering."""
+        with self._fault_lock:
+            self._faults.setdefault(method, []).append(_Fault(STALLED, times, seconds))
+
+    def handle(self, method: str, params: dict[str, Any], files: dict[str, bytes]) -> Any:
+        """Apply a pending drop or stall first; otherwise answer like `FakeBotApi`."""
+        fault = self._take_fault(method)
+        if fault is None:
+            return super().handle(method, params, files)
+        with self._lock:
+            self._calls.append(ApiCall(method, params, files, error=fault.kind))
+        if fault.kind == STALLED:
+            time.sleep(fault.seconds)
+        raise _NoResponse
+
+    def _take_fault(self, method: str) -> _Fault | None:
+        with self._fault_lock:
+            queue = self._faults.get(method)
+            if not queue:
+                return None
+            fault = queue[0]
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                queue.pop(0)
+            return fault
+
+    def start(self) -> FaultyBotApi:
+        """Like `FakeBotApi.start`, with a handler that can hang up and sends without delay."""
+        base: Any = _handler_for(self)
+
+        class Handler(base):
+            disable_nagle_algorithm = True
+
+            def _api(self, method: str, params: dict[str, Any], files: dict[str, bytes]) -> None:
+                try:
+                    super()._api(method, params, files)
+                except _NoResponse:
+                    self.close_connection = True
+                    with contextlib.suppress(OSError):
+                        self.connection.shutdown(socket.SHUT_RDWR)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.block_on_close = False
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="faulty-bot-api", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __enter__(self) -> FaultyBotApi:
+        return self.start()
