@@ -81,7 +81,25 @@ class RunningBot:
 
 @contextlib.asynccontextmanager
 async def running_bot(settings: Settings, api: FakeBotApi) -> AsyncIterator[RunningBot]:
-    """Start the bot like `run()` does (post_init included), by polling or by webhook."""
+    """Start the bot like `run()` does (post_init included), by polling or by webhook.
+
+    One bot per fake at a time: two bots polling one fake would each take some
+    of the updates, and `send` would wait on the wrong one.
+    """
+    if api.bot_running:
+        raise AssertionError(
+            "another bot is already running against this FakeBotApi; give this one its own"
+        )
+    api.bot_running = True
+    try:
+        async with _started(settings, api) as running:
+            yield running
+    finally:
+        api.bot_running = False
+
+
+@contextlib.asynccontextmanager
+async def _started(settings: Settings, api: FakeBotApi) -> AsyncIterator[RunningBot]:
     app = build_application(settings)
     await app.initialize()
     try:

@@ -6,6 +6,7 @@ import asyncio
 import re
 import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,13 @@ from tests.telegram.fake_api import FakeBotApi
 from tests.telegram.harness import KNOWLEDGE_DIR, RunningBot, make_settings, running_bot
 
 QUESTION = "我想领证去哪"
+
+
+@pytest.fixture
+def api() -> Iterator[FakeBotApi]:
+    """A fake of this test's own: the module's shared `bot` may be polling `api`."""
+    with FakeBotApi() as fake:
+        yield fake
 
 
 def free_port() -> int:
@@ -38,10 +46,10 @@ def test_flood_guard_window() -> None:
     assert guard.check(1) is Verdict.ALLOW
 
 
-async def test_flooding_resident_gets_one_notice(fake_api: FakeBotApi, tmp_path: Path) -> None:
-    settings = make_settings(fake_api, tmp_path, flood_messages=3, flood_window_seconds=60)
+async def test_flooding_resident_gets_one_notice(api: FakeBotApi, tmp_path: Path) -> None:
+    settings = make_settings(api, tmp_path, flood_messages=3, flood_window_seconds=60)
     flooder, neighbour = Resident.new(), Resident.new()
-    async with running_bot(settings, fake_api) as bot:
+    async with running_bot(settings, api) as bot:
         burst = [f.message(flooder, QUESTION) for _ in range(6)] + [f.message(neighbour, QUESTION)]
         calls = await bot.send_all(burst)
         to_flooder = [c for c in calls if c.params.get("chat_id") == flooder.id]
@@ -53,22 +61,20 @@ async def test_flooding_resident_gets_one_notice(fake_api: FakeBotApi, tmp_path:
         assert press == []
 
 
-async def test_flood_is_dropped_even_when_the_notice_fails(
-    fake_api: FakeBotApi, tmp_path: Path
-) -> None:
-    settings = make_settings(fake_api, tmp_path, flood_messages=1, flood_window_seconds=60)
+async def test_flood_is_dropped_even_when_the_notice_fails(api: FakeBotApi, tmp_path: Path) -> None:
+    settings = make_settings(api, tmp_path, flood_messages=1, flood_window_seconds=60)
     flooder = Resident.new()
-    async with running_bot(settings, fake_api) as bot:
+    async with running_bot(settings, api) as bot:
         await bot.send(f.message(flooder, QUESTION))
-        fake_api.fail_next("sendMessage", code=500)
+        api.fail_next("sendMessage", code=500)
         calls = await bot.send_all([f.message(flooder, QUESTION), f.message(flooder, QUESTION)])
         assert [(c.method, c.error) for c in calls] == [("sendMessage", 500)]
 
 
-async def test_group_chatter_is_not_counted(fake_api: FakeBotApi, tmp_path: Path) -> None:
-    settings = make_settings(fake_api, tmp_path, flood_messages=2, flood_window_seconds=60)
+async def test_group_chatter_is_not_counted(api: FakeBotApi, tmp_path: Path) -> None:
+    settings = make_settings(api, tmp_path, flood_messages=2, flood_window_seconds=60)
     resident = Resident.new()
-    async with running_bot(settings, fake_api) as bot:
+    async with running_bot(settings, api) as bot:
         await bot.send_all([f.group_message(resident, "哈哈") for _ in range(5)])
         calls = await bot.send(f.message(resident, QUESTION))
         assert "f:marriage-registration-points:+" in calls[0].callback_data()
@@ -77,13 +83,11 @@ async def test_group_chatter_is_not_counted(fake_api: FakeBotApi, tmp_path: Path
 # ----- 429 -----------------------------------------------------------------------------
 
 
-async def test_429_is_retried_and_the_answer_arrives_once(
-    fake_api: FakeBotApi, tmp_path: Path
-) -> None:
-    settings = make_settings(fake_api, tmp_path, rate_limit=True)
+async def test_429_is_retried_and_the_answer_arrives_once(api: FakeBotApi, tmp_path: Path) -> None:
+    settings = make_settings(api, tmp_path, rate_limit=True)
     resident = Resident.new()
-    async with running_bot(settings, fake_api) as bot:
-        fake_api.fail_next("sendMessage", code=429, retry_after=1)
+    async with running_bot(settings, api) as bot:
+        api.fail_next("sendMessage", code=429, retry_after=1)
         calls = await bot.send(f.message(resident, QUESTION))
         attempts = [c for c in calls if c.method == "sendMessage"]
         assert [c.error for c in attempts] == [429, None]
@@ -93,10 +97,10 @@ async def test_429_is_retried_and_the_answer_arrives_once(
 # ----- webhook -------------------------------------------------------------------------
 
 
-async def test_webhook_accepts_the_right_secret_only(fake_api: FakeBotApi, tmp_path: Path) -> None:
+async def test_webhook_accepts_the_right_secret_only(api: FakeBotApi, tmp_path: Path) -> None:
     port = free_port()
     settings = make_settings(
-        fake_api,
+        api,
         tmp_path,
         webhook_url=f"http://127.0.0.1:{port}/telegram/hook",
         webhook_listen="127.0.0.1",
@@ -104,38 +108,37 @@ async def test_webhook_accepts_the_right_secret_only(fake_api: FakeBotApi, tmp_p
         webhook_secret="s3cret-token_1",
     )
     resident = Resident.new()
-    async with running_bot(settings, fake_api) as bot:
-        registered = fake_api.calls("setWebhook")[-1].params
+    async with running_bot(settings, api) as bot:
+        registered = api.calls("setWebhook")[-1].params
         assert registered["url"] == settings.webhook_url
         assert registered["secret_token"] == "s3cret-token_1"
         assert set(registered["allowed_updates"]) >= {"message", "callback_query", "inline_query"}
 
         for secret in ("wrong", None):
-            mark = fake_api.mark()
+            mark = api.mark()
             status = await asyncio.to_thread(
-                fake_api.deliver_webhook, f.message(resident, QUESTION), secret=secret
+                api.deliver_webhook, f.message(resident, QUESTION), secret=secret
             )
             assert status == 403
             await bot.settle()
-            assert fake_api.sent(resident.id, since=mark) == []
+            assert api.sent(resident.id, since=mark) == []
 
-        mark = fake_api.mark()
+        mark = api.mark()
         update = f.message(resident, QUESTION)
-        status = await asyncio.to_thread(fake_api.deliver_webhook, update, secret="s3cret-token_1")
+        status = await asyncio.to_thread(api.deliver_webhook, update, secret="s3cret-token_1")
         assert status == 200
         await bot.settle()
-        answer = fake_api.sent(resident.id, since=mark)
+        answer = api.sent(resident.id, since=mark)
         assert len(answer) == 1
         assert "f:marriage-registration-points:+" in answer[0].callback_data()
-    fake_api.webhook.clear()  # as if deleted: the next bot of this module polls
 
 
 @pytest.mark.parametrize("code", [400, 500], ids=["bad-request", "server-error"])
 async def test_failing_command_menu_does_not_stop_start_up(
-    fake_api: FakeBotApi, tmp_path: Path, code: int
+    api: FakeBotApi, tmp_path: Path, code: int
 ) -> None:
-    fake_api.fail_next("setMyCommands", code=code)
-    async with running_bot(make_settings(fake_api, tmp_path), fake_api) as bot:
+    api.fail_next("setMyCommands", code=code)
+    async with running_bot(make_settings(api, tmp_path), api) as bot:
         calls = await bot.send(f.message(Resident.new(), QUESTION))
         assert calls[0].method == "sendMessage"
 
@@ -143,17 +146,15 @@ async def test_failing_command_menu_does_not_stop_start_up(
 # ----- knowledge without coordinates ----------------------------------------------------
 
 
-async def test_no_place_with_coordinates_is_said_plainly(
-    fake_api: FakeBotApi, tmp_path: Path
-) -> None:
+async def test_no_place_with_coordinates_is_said_plainly(api: FakeBotApi, tmp_path: Path) -> None:
     knowledge = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE_DIR, knowledge)
     places = knowledge / "places.yaml"
     without = re.sub(r"\n +location:\n +lat: [\d.]+\n +lon: [\d.]+", "", places.read_text("utf-8"))
     assert without != places.read_text("utf-8")
     places.write_text(without, "utf-8")
-    settings = make_settings(fake_api, tmp_path, knowledge_dir=knowledge)
-    async with running_bot(settings, fake_api) as bot:
+    settings = make_settings(api, tmp_path, knowledge_dir=knowledge)
+    async with running_bot(settings, api) as bot:
         calls = await bot.send(f.location(Resident.new(), 41.8, 123.4))
         [listing] = calls
         assert listing.method == "sendMessage" and "坐标" in listing.text
@@ -184,14 +185,12 @@ async def test_a_slow_answer_holds_up_only_its_own_resident(bot: RunningBot) -> 
     ]
 
 
-async def test_admins_get_their_commands_in_their_own_menu(
-    fake_api: FakeBotApi, tmp_path: Path
-) -> None:
+async def test_admins_get_their_commands_in_their_own_menu(api: FakeBotApi, tmp_path: Path) -> None:
     admin = Resident.new()
-    settings = make_settings(fake_api, tmp_path, admin_ids=frozenset({admin.id}))
-    async with running_bot(settings, fake_api):
-        own = fake_api.commands[f"chat:{admin.id}:zh"]
-        everyone = fake_api.commands["zh"]
+    settings = make_settings(api, tmp_path, admin_ids=frozenset({admin.id}))
+    async with running_bot(settings, api):
+        own = api.commands[f"chat:{admin.id}:zh"]
+        everyone = api.commands["zh"]
         assert {"stats", "reload", "start"} <= {c["command"] for c in own}
         assert "stats" not in {c["command"] for c in everyone}
-        assert "stats" in {c["command"] for c in fake_api.commands[f"chat:{admin.id}:"]}
+        assert "stats" in {c["command"] for c in api.commands[f"chat:{admin.id}:"]}
