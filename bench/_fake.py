@@ -202,6 +202,9 @@ class FastBotApi:
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
+        except asyncio.CancelledError:
+            # stop() cancels open connections; ending quietly keeps asyncio from logging it.
+            pass
         finally:
             writer.close()
             with contextlib.suppress(Exception):

@@ -267,18 +267,19 @@ def _print_result(r: RunResult) -> None:
     print(f"  peak RSS (VmHWM) {rss}; CPU per update {cpu}")
 
 
-def _app_concurrency() -> str:
-    """What the app configures: PTB's concurrent_updates and the rate limiter's retries."""
+def app_concurrency() -> tuple[int, int]:
+    """What the app configures: PTB's concurrent updates, and the HTTP pool size."""
     from bot.config import Settings
-    from bot.telegram.app import RATE_LIMIT_RETRIES, build_application
+    from bot.telegram.app import build_application
 
     app = build_application(
-        Settings(_env_file=None, telegram_bot_token="1:bench", rate_limit=True)  # type: ignore[call-arg,arg-type]
+        Settings(_env_file=None, telegram_bot_token="1:bench", rate_limit=False)  # type: ignore[call-arg,arg-type]
     )
-    return (
-        f"concurrent_updates={app.concurrent_updates} "
-        f"(1 = one update at a time), AIORateLimiter max_retries={RATE_LIMIT_RETRIES}"
-    )
+    try:
+        from bot.telegram.app import CONCURRENT_UPDATES as pool
+    except ImportError:  # the app's own constant; PTB's default pool otherwise
+        pool = 8
+    return app.concurrent_updates, pool
 
 
 def breakdown(questions: list[str], *, count: int = 2000) -> dict[str, float]:
@@ -349,15 +350,19 @@ def main(argv: list[str] | None = None) -> int:
 
     questions = load_questions()
     print(f"bench_e2e: {len(questions)} distinct questions from {EVAL_FILE.relative_to(REPO)}")
-    print(f"the app: {_app_concurrency()}")
+    concurrent, pool = app_concurrency()
+    print(
+        f"the app: concurrent_updates={concurrent} (1: one update at a time),"
+        f" HTTP pool {pool}; the echo bot gets the same"
+    )
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     fast = {"FLOOD_MESSAGES": "1000000"}
     results: list[RunResult] = []
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         root = Path(tmp)
         load = {"questions": questions, "count": args.questions, "user_count": args.users}
-        echo = run_load("echo bot (bare PTB)", ["bench.echo_bot"], {}, **load,
-                        workdir=root / "echo")  # fmt: skip
+        echo_args = ["bench.echo_bot", "--concurrent", str(concurrent), "--pool", str(pool)]
+        echo = run_load("echo bot (bare PTB)", echo_args, {}, **load, workdir=root / "echo")
         results.append(echo)
         _print_result(echo)
         ours = run_load(

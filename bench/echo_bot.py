@@ -1,12 +1,13 @@
 """A bare python-telegram-bot echo bot: the baseline of `bench_e2e`.
 
 It uses the same PTB stack as the help-desk bot (HTTPXRequest with the same
-pool and timeouts, a separate getUpdates connection, HTML parse mode, long
-polling) and does nothing but escape the text and send it back, so the ratio
-of the two throughputs is the cost of our own code.
+timeouts, a separate getUpdates connection, HTML parse mode, long polling;
+`bench_e2e` passes the app's concurrency and pool size) and does nothing but
+escape the text and send it back, so the ratio of the two throughputs is the
+cost of our own code. Its concurrency is PTB's plain `concurrent_updates(N)`.
 
     TELEGRAM_BOT_TOKEN=... TELEGRAM_BOT_API_URL=http://127.0.0.1:PORT \\
-        python -m bench.echo_bot [--concurrent N]
+        python -m bench.echo_bot [--concurrent N] [--pool N]
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="concurrent_updates (0: sequential, PTB's default)",
     )
+    parser.add_argument("--pool", type=int, default=8, help="HTTP connection pool size (8)")
     args = parser.parse_args(argv)
     base = os.environ["TELEGRAM_BOT_API_URL"].rstrip("/")
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         .base_file_url(f"{base}/file/bot")
         .request(
             HTTPXRequest(
-                connection_pool_size=8,
+                connection_pool_size=args.pool,
                 connect_timeout=10.0,
                 read_timeout=15.0,
                 write_timeout=15.0,
