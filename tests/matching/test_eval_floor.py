@@ -1,0 +1,52 @@
+"""The shipped knowledge answers our evaluation set: a regression here fails CI.
+
+The floors sit a little under what the matcher measures today (see the
+report of `python -m bot eval`), so tuning noise passes and real regressions do not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.answering import AnswerEngine, build_engine
+from bot.evaluation import InternalReport, evaluate_internal
+from bot.knowledge.loader import load_knowledge
+from bot.matching import MatcherSettings, load_embedder
+
+ROOT = Path(__file__).resolve().parents[2]
+EVAL_FILE = ROOT / "tests" / "data" / "eval.yaml"
+
+
+@pytest.fixture(scope="session")
+def shipped_engine(request: pytest.FixtureRequest) -> AnswerEngine:
+    """The real knowledge with the real sentence model (loads in ~0.2 s).
+
+    Document embeddings live in pytest's own cache directory: the first run
+    encodes every phrasing (~30 s), later runs only the questions.
+    """
+    return build_engine(
+        load_knowledge(ROOT / "knowledge"),
+        settings=MatcherSettings(),
+        embedder=load_embedder("e5"),
+        cache_dir=request.config.cache.mkdir("bot-embeddings"),
+    )
+
+
+@pytest.fixture(scope="session")
+def shipped_report(shipped_engine: AnswerEngine) -> InternalReport:
+    return evaluate_internal(shipped_engine, EVAL_FILE)
+
+
+def test_in_scope_answered_right(shipped_report: InternalReport) -> None:
+    assert shipped_report.answered_right_rate >= 0.88, shipped_report.format_text()
+
+
+def test_out_of_scope_declined(shipped_report: InternalReport) -> None:
+    assert shipped_report.out_of_scope_declined_rate >= 0.86, shipped_report.format_text()
+
+
+def test_wrong_answers_are_rare(shipped_report: InternalReport) -> None:
+    # A wrong answer given with confidence is worse than "did you mean".
+    assert shipped_report.answered_wrong <= 0.02 * shipped_report.in_scope

@@ -1,0 +1,238 @@
+"""Matcher outcomes on a small fixture knowledge base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.matching import MatchDocument, Matcher, MatcherSettings, MatchOutcome, load_embedder
+
+from .conftest import FIXTURE_DOCUMENTS, FIXTURE_SYNONYMS, CountingEmbedder
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_id"),
+    [
+        ("结婚登记在哪里办", "marriage-registration-points"),
+        ("我想问一下领证去哪", "marriage-registration-points"),
+        ("最低生活保障标准", "assistance-dibao"),
+        ("結婚登記在哪裡", "marriage-registration-points"),
+        ("结婚等级在哪", "marriage-registration-points"),
+        ("适老话改造", "elderly-age-friendly-renovation"),
+        ("地保怎么申请", "assistance-dibao"),
+        ("jiehun dengji", "marriage-registration-points"),
+        ("jiehundengji", "marriage-registration-points"),
+        ("dibao", "assistance-dibao"),
+        ("Where can we register marriage", "marriage-registration-points"),
+        ("你好，低保怎么申请", "assistance-dibao"),
+        ("找家人", "assistance-family-search"),
+    ],
+    ids=[
+        "own-phrasing",
+        "filler-and-synonym",
+        "official-synonym",
+        "traditional-characters",
+        "typo-dengji",
+        "typo-shilaohua",
+        "typo-dibao",
+        "pinyin-with-space",
+        "pinyin-without-space",
+        "pinyin-dibao",
+        "english",
+        # A greeting followed by a question is a question, not small talk.
+        "greeting-then-question",
+        "synonym-phrase",
+    ],
+)
+def test_answers(lexical_matcher: Matcher, question: str, doc_id: str) -> None:
+    result = lexical_matcher.match(question)
+    assert result.outcome is MatchOutcome.ANSWERED
+    assert result.top is not None
+    assert result.top.doc_id == doc_id
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["沈阳今天天气怎么样", "股票怎么买", "养老金什么时候涨", "How do I renew my passport?"],
+    ids=[
+        # None of these share a content word with any entry: no candidate may be answered.
+        "weather",
+        "stocks",
+        "pension-is-not-dibao",
+        "passport-english",
+    ],
+)
+def test_out_of_scope_falls_back(lexical_matcher: Matcher, question: str) -> None:
+    result = lexical_matcher.match(question)
+    assert result.outcome is MatchOutcome.FALLBACK
+
+
+@pytest.mark.parametrize(
+    ("message", "kind", "lang"),
+    [
+        ("你好", "hello", "zh"),
+        ("您好！", "hello", "zh"),
+        ("Hi there", "hello", "en"),
+        ("谢谢你啊", "thanks", "zh"),
+        ("Thank you so much!", "thanks", "en"),
+        ("你是谁", "who", "zh"),
+        ("What can you do?", "who", "en"),
+        ("拜拜", "bye", "zh"),
+        ("goodbye", "bye", "en"),
+    ],
+    ids=[
+        "ni-hao",
+        "nin-hao-punctuation",
+        "hi-there",
+        "thanks-zh",
+        "thanks-en",
+        "who-zh",
+        "what-can-you-do",
+        "bye-zh",
+        "bye-en",
+    ],
+)
+def test_smalltalk(lexical_matcher: Matcher, message: str, kind: str, lang: str) -> None:
+    result = lexical_matcher.match(message)
+    assert result.outcome is MatchOutcome.SMALLTALK
+    assert result.smalltalk == kind
+    assert result.lang == lang
+    assert result.candidates == ()
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["你好，结婚登记在哪", "谢谢，低保标准是多少", "hi, how do I apply for dibao"],
+    ids=[
+        # Politeness around a real question must not hide the question.
+        "hello-then-question",
+        "thanks-then-question",
+        "hi-then-english-question",
+    ],
+)
+def test_smalltalk_prefix_is_still_a_question(lexical_matcher: Matcher, message: str) -> None:
+    result = lexical_matcher.match(message)
+    assert result.outcome is not MatchOutcome.SMALLTALK
+    assert result.top is not None
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["", "   \n\t", "😀😀👍🏽", "？？！！。。", "\u200b\u200d\u202e", "\x00\x1b"],
+    ids=["empty", "whitespace", "only-emoji", "only-punctuation", "only-invisible", "control"],
+)
+def test_invalid_input(lexical_matcher: Matcher, message: str) -> None:
+    result = lexical_matcher.match(message)
+    assert result.outcome is MatchOutcome.INVALID
+    assert result.candidates == ()
+
+
+def test_very_long_message_is_truncated_and_matched(lexical_matcher: Matcher) -> None:
+    result = lexical_matcher.match("低保怎么申请" + "。" * 5000 + "x" * 5000)
+    assert result.outcome is not MatchOutcome.INVALID
+    assert len(result.normalized) <= 1000
+
+
+def test_candidates_are_sorted_bounded_and_limited(lexical_matcher: Matcher) -> None:
+    result = lexical_matcher.match("老人 补贴 改造 食堂 低保", limit=3)
+    scores = [c.score for c in result.candidates]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0 <= s <= 100 for s in scores)
+    assert len(result.candidates) <= 3
+
+
+def test_thresholds_are_settings() -> None:
+    strict = Matcher.build(
+        FIXTURE_DOCUMENTS,
+        synonyms=FIXTURE_SYNONYMS,
+        settings=MatcherSettings(
+            answer_threshold=100.1, clarify_threshold=0.0, margin=0.0, semantic=False
+        ),
+    )
+    # Nothing can reach 100.1, so a clear match becomes "did you mean".
+    assert strict.match("低保怎么申请").outcome is MatchOutcome.CLARIFY
+
+
+def test_duplicate_ids_are_refused() -> None:
+    document = MatchDocument(doc_id="same", questions=("低保",))
+    with pytest.raises(ValueError, match="unique"):
+        Matcher.build([document, document])
+
+
+def test_empty_knowledge_base_falls_back() -> None:
+    matcher = Matcher.build([], settings=MatcherSettings(semantic=False))
+    assert matcher.match("低保怎么申请").outcome is MatchOutcome.FALLBACK
+
+
+def test_semantic_off_ignores_the_embedder() -> None:
+    embedder = CountingEmbedder()
+    matcher = Matcher.build(
+        FIXTURE_DOCUMENTS,
+        synonyms=FIXTURE_SYNONYMS,
+        settings=MatcherSettings(semantic=False),
+        embedder=embedder,
+    )
+    assert not matcher.semantic
+    assert matcher.match("低保怎么申请").top is not None
+    assert embedder.calls == 0
+
+
+def test_embedding_cache_is_reused(tmp_path: Path) -> None:
+    first = CountingEmbedder()
+    Matcher.build(FIXTURE_DOCUMENTS, embedder=first, cache_dir=tmp_path)
+    assert first.texts > 0
+    assert list(tmp_path.glob("*.npy"))
+
+    second = CountingEmbedder()
+    matcher = Matcher.build(FIXTURE_DOCUMENTS, embedder=second, cache_dir=tmp_path)
+    assert second.calls == 0  # documents came from the cache
+    matcher.match("低保怎么申请")
+    assert second.calls == 1  # only the question itself
+
+
+def test_changed_documents_miss_the_cache(tmp_path: Path) -> None:
+    Matcher.build(FIXTURE_DOCUMENTS, embedder=CountingEmbedder(), cache_dir=tmp_path)
+    changed = (*FIXTURE_DOCUMENTS[:-1], MatchDocument(doc_id="new", questions=("新问题",)))
+    embedder = CountingEmbedder()
+    Matcher.build(changed, embedder=embedder, cache_dir=tmp_path)
+    assert embedder.calls > 0
+
+
+def test_damaged_cache_is_recomputed(tmp_path: Path) -> None:
+    Matcher.build(FIXTURE_DOCUMENTS, embedder=CountingEmbedder(), cache_dir=tmp_path)
+    for path in tmp_path.glob("*.npy"):
+        path.write_bytes(b"not numpy")
+    embedder = CountingEmbedder()
+    Matcher.build(FIXTURE_DOCUMENTS, embedder=embedder, cache_dir=tmp_path)
+    assert embedder.calls > 0
+
+
+@pytest.fixture(scope="module")
+def semantic_matcher() -> Matcher:
+    """The fixture knowledge base with the real sentence model (bundled, ~0.2 s to load)."""
+    return Matcher.build(FIXTURE_DOCUMENTS, synonyms=FIXTURE_SYNONYMS, embedder=load_embedder("e5"))
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_id"),
+    [
+        ("找不到家人了", "assistance-family-search"),
+        ("Is there cheap food for old people in my neighbourhood?", "elderly-meal-assistance"),
+        (
+            "I lost contact with my brother, can someone help me find him?",
+            "assistance-family-search",
+        ),
+    ],
+    ids=["paraphrase-without-shared-words", "english-paraphrase", "english-no-keyword"],
+)
+def test_semantic_finds_paraphrases(semantic_matcher: Matcher, question: str, doc_id: str) -> None:
+    result = semantic_matcher.match(question)
+    assert result.top is not None
+    assert result.top.doc_id == doc_id
+    assert result.outcome in (MatchOutcome.ANSWERED, MatchOutcome.CLARIFY)
+
+
+def test_semantic_does_not_answer_unrelated(semantic_matcher: Matcher) -> None:
+    # Embeddings put any two sentences somewhat close; that must not become an answer.
+    assert semantic_matcher.match("明天沈阳会下雪吗").outcome is not MatchOutcome.ANSWERED
