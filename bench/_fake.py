@@ -59,6 +59,8 @@ class FastBotApi:
     token: str = TOKEN
     #: Verify sendMessage texts like Telegram (HTML, length): costs the fake ~0.1 ms each.
     check_html: bool = True
+    #: Seconds sendMessage takes to answer (the round trip to a distant Bot API); 0: at once.
+    send_latency: float = 0.0
     replies: dict[int, list[Reply]] = field(default_factory=lambda: defaultdict(list))
     #: Replies Telegram would have refused (HTML that does not parse, too long...).
     rejected: list[tuple[int, str]] = field(default_factory=list)
@@ -231,6 +233,8 @@ class FastBotApi:
         if method == "getUpdates":
             return await self._get_updates(params)
         if method == "sendMessage":
+            if self.send_latency:
+                await asyncio.sleep(self.send_latency)
             return self._send_message(params)
         if method == "getMe":
             return _BOT_USER
