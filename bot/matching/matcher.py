@@ -10,10 +10,12 @@ Evidence per entry, each in 0..1:
 * fuzzy: rapidfuzz `ratio` of the content words to the best phrasing;
 * semantic: cosine similarity of sentence embeddings (optional).
 
-A weighted sum of the evidence is mapped through a logistic calibration to
-0..100, fitted on held-out paraphrases and near misses, so 80 means roughly
-"right four times out of five". The outcome then follows from the thresholds
-in `MatcherSettings`.
+A weighted sum of the evidence, and how far an entry is ahead of the best
+other one, are mapped through a logistic calibration to 0..100: the fitted
+probability that the entry is the right answer (fitted on tests/data/eval.yaml,
+so that set's figures are in-sample; the Tianchi figures are not). Two entries
+that fit equally well are both uncertain. The outcome then follows from the
+thresholds in `MatcherSettings`.
 """
 
 from __future__ import annotations
@@ -65,9 +67,11 @@ class MatcherSettings:
 class Weights:
     """How the evidence is combined and calibrated.
 
-    Fitted offline on tests/data/eval.yaml and the external Tianchi dev set
-    (see bench/bench_matcher.py); one set per mode, because without
-    embeddings the same raw sum means more.
+    Evidence weights were chosen by grid search on tests/data/eval.yaml and
+    the external Tianchi dev set, the calibration by logistic regression on
+    eval.yaml; one set per mode, because without embeddings the same raw sum
+    means more. The lexical-mode intercept is shifted so that the same
+    `MatcherSettings` thresholds suit both modes.
     """
 
     bigram: float = 0.5
