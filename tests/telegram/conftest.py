@@ -1,10 +1,19 @@
 """Fixtures for the Telegram end-to-end tests.
 
 * `fake_api`: a FakeBotApi on 127.0.0.1, one per test module (a thread; cheap).
-* `bot`: the real Application started against it, one per test module; tests
-  use fresh `Resident.new()` users so they never share a flood window or a
-  language choice. Tests that need other settings start their own bot with
-  `running_bot(make_settings(fake_api, tmp_path, ...), fake_api)`.
+* `bot`: the real Application polling it, one per test module, with a fresh
+  database; tests that use it need `pytest.mark.asyncio(loop_scope="module")`
+  and fresh `Resident.new()` users (no shared flood window or language).
+
+A test that needs other settings starts its own bot on a fake of its own (one
+bot per fake: two pollers would split the updates):
+
+    with FakeBotApi() as api:
+        async with running_bot(make_settings(api, tmp_path, admin_ids=...), api) as bot:
+            calls = await bot.send(factories.message(resident, "结婚登记"))
+
+`bot.send` / `send_all` push updates and return the calls the bot made for
+them (polling left out) once it is done: see `harness.RunningBot.settle`.
 """
 
 from __future__ import annotations
