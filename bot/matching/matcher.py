@@ -20,7 +20,6 @@ thresholds in `MatcherSettings`.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,16 +103,23 @@ LEXICAL_WEIGHTS = Weights(fuzzy=0.6, semantic=0.0, slope=4.27, lead=3.323, inter
 
 @dataclass
 class _Channel:
-    """An inverted index of one kind of term over texts and documents."""
+    """An inverted index of one kind of term over texts and documents.
+
+    Postings are CSR arrays (term t's texts are
+    `text_index[text_start[t]:text_start[t + 1]]`): a 10,000-entry base holds
+    millions of postings, far too many for Python lists.
+    """
 
     vocabulary: dict[str, int]
     idf: FloatArray
-    text_postings: list[IntArray]
-    doc_postings: list[IntArray]
+    text_start: IntArray
+    text_index: IntArray
+    doc_start: IntArray
+    doc_index: IntArray
     text_mass: FloatArray
-    doc_mass: FloatArray
 
     def query(self, terms: Sequence[str], unknown_idf: float) -> tuple[list[int], float]:
+        """Known term ids of a message and its IDF mass (unknown terms count as rare)."""
         ids: list[int] = []
         mass = 0.0
         for term in set(terms):
@@ -128,45 +134,56 @@ class _Channel:
     def overlap(
         self, ids: Sequence[int], n_texts: int, n_docs: int
     ) -> tuple[FloatArray, FloatArray]:
+        """IDF mass shared with the message, per text and per document."""
         per_text = np.zeros(n_texts)
         per_doc = np.zeros(n_docs)
         for index in ids:
             weight = self.idf[index]
-            per_text[self.text_postings[index]] += weight
-            per_doc[self.doc_postings[index]] += weight
+            per_text[self.text_index[self.text_start[index] : self.text_start[index + 1]]] += weight
+            per_doc[self.doc_index[self.doc_start[index] : self.doc_start[index + 1]]] += weight
         return per_text, per_doc
+
+
+def _csr(term_ids: IntArray, item_ids: IntArray, n_terms: int) -> tuple[IntArray, IntArray]:
+    order = np.lexsort((item_ids, term_ids))
+    counts = np.bincount(term_ids, minlength=n_terms)
+    start = np.zeros(n_terms + 1, dtype=np.int64)
+    np.cumsum(counts, out=start[1:])
+    return start, item_ids[order].astype(np.int64)
 
 
 def _build_channel(
     term_lists: Sequence[Sequence[str]], text_doc: IntArray, n_docs: int
 ) -> _Channel:
     vocabulary: dict[str, int] = {}
-    text_sets: list[list[int]] = []
-    for terms in term_lists:
-        ids = sorted({vocabulary.setdefault(t, len(vocabulary)) for t in terms})
-        text_sets.append(ids)
-    text_post: list[list[int]] = [[] for _ in vocabulary]
-    doc_post: list[set[int]] = [set() for _ in vocabulary]
-    for text_index, ids in enumerate(text_sets):
-        doc = int(text_doc[text_index])
-        for term in ids:
-            text_post[term].append(text_index)
-            doc_post[term].add(doc)
-    df = np.array([len(d) for d in doc_post], dtype=np.float64)
+    pair_terms: list[int] = []
+    pair_texts: list[int] = []
+    for position, terms in enumerate(term_lists):
+        for term in set(terms):
+            pair_terms.append(vocabulary.setdefault(term, len(vocabulary)))
+            pair_texts.append(position)
+    n_terms = len(vocabulary)
+    terms_arr = np.array(pair_terms, dtype=np.int64)
+    texts_arr = np.array(pair_texts, dtype=np.int64)
+    docs_arr = text_doc[texts_arr] if len(texts_arr) else np.zeros(0, dtype=np.int64)
+    # One (term, document) pair per document, however many phrasings repeat the term.
+    term_doc = np.unique(terms_arr * max(n_docs, 1) + docs_arr)
+    doc_terms = term_doc // max(n_docs, 1)
+    doc_items = term_doc % max(n_docs, 1)
+    df = np.bincount(doc_terms, minlength=n_terms).astype(np.float64)
     # BM25's IDF, always positive: a word in every entry still counts a little.
-    idf = np.log1p((n_docs - df + 0.5) / (df + 0.5)) if len(df) else np.zeros(0)
-    text_mass = np.array([float(idf[ids].sum()) if ids else 0.0 for ids in text_sets])
-    doc_terms: list[set[int]] = [set() for _ in range(n_docs)]
-    for text_index, ids in enumerate(text_sets):
-        doc_terms[int(text_doc[text_index])].update(ids)
-    doc_mass = np.array([float(idf[list(t)].sum()) if t else 0.0 for t in doc_terms])
+    idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
+    text_mass = np.bincount(texts_arr, weights=idf[terms_arr], minlength=len(term_lists))
+    text_start, text_index = _csr(terms_arr, texts_arr, n_terms)
+    doc_start, doc_index = _csr(doc_terms, doc_items, n_terms)
     return _Channel(
         vocabulary=vocabulary,
         idf=idf,
-        text_postings=[np.array(p, dtype=np.int64) for p in text_post],
-        doc_postings=[np.array(sorted(p), dtype=np.int64) for p in doc_post],
-        text_mass=text_mass,
-        doc_mass=doc_mass,
+        text_start=text_start,
+        text_index=text_index,
+        doc_start=doc_start,
+        doc_index=doc_index,
+        text_mass=text_mass.astype(np.float64),
     )
 
 
@@ -498,9 +515,12 @@ def _max_or_one(values: FloatArray) -> float:
 
 
 def _max_per_doc(values: FloatArray, text_doc: IntArray, n_docs: int) -> FloatArray:
-    out = np.full(n_docs, -math.inf)
-    np.maximum.at(out, text_doc, values)
-    out[np.isinf(out)] = 0.0
+    """Best value of each document's texts (texts are stored grouped by document)."""
+    out = np.zeros(n_docs)
+    if not len(values):
+        return out
+    starts = np.flatnonzero(np.r_[True, text_doc[1:] != text_doc[:-1]])
+    out[text_doc[starts]] = np.maximum.reduceat(values, starts)
     return out
 
 
