@@ -7,6 +7,7 @@ long as the Application and on its event loop.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import sys
@@ -26,6 +27,8 @@ from bot.knowledge.models import Lang
 from bot.services import Services
 from bot.telegram.concurrency import PerSenderUpdateProcessor
 from bot.telegram.context import BotApp, BotContext, BotData
+from bot.telegram.polling import serve_polling
+from bot.telegram.request import RetryingRequest
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ def build_application(settings: Settings) -> BotApp:
         .base_file_url(settings.bot_api_file_url)
         # Answers are small; a slow network should fail in seconds, not hang a handler.
         .request(
-            HTTPXRequest(
+            RetryingRequest(
                 # One connection per update in flight, so none waits for a free one.
                 connection_pool_size=CONCURRENT_UPDATES,
                 connect_timeout=10.0,
@@ -136,7 +139,8 @@ def run(settings: Settings) -> int:
             app.run_webhook(**webhook_options(settings))
         else:
             log.info("starting long polling at %s", settings.telegram_bot_api_url)
-            app.run_polling(**polling_options())
+            # Not app.run_polling: PTB's Updater confirms updates before they are answered.
+            asyncio.run(serve_polling(app, **polling_options()))
     except KnowledgeError as exc:
         print(
             f"The knowledge in {settings.knowledge_dir} does not validate:\n{exc}", file=sys.stderr

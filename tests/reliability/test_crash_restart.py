@@ -42,7 +42,6 @@ def _quiet_for(api: FaultyBotApi, seconds: float) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=CONFIRMED_BEFORE_ANSWERED)
 def test_sigkill_then_restart_loses_nothing(api: FaultyBotApi, tmp_path: Path) -> None:
     scenario = Scenario.make(residents=20, questions_each=10)
     env = bot_environment(

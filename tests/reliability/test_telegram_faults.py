@@ -68,14 +68,12 @@ async def test_get_updates_failing_every_way(api: FaultyBotApi, tmp_path: Path) 
     assert scenario.problems(api.calls()) == []
 
 
-@pytest.mark.xfail(strict=True, reason=SEND_NOT_RETRIED.format(what="500"))
 async def test_500_on_send(api: FaultyBotApi, tmp_path: Path) -> None:
     scenario = await _run(api, tmp_path, lambda a: a.fail_next("sendMessage", 2, code=500))
     assert _attempts(api, "sendMessage", 500) == 2
     assert scenario.problems(api.calls()) == []
 
 
-@pytest.mark.xfail(strict=True, reason=SEND_NOT_RETRIED.format(what="dropped connection"))
 async def test_dropped_connection_on_send(api: FaultyBotApi, tmp_path: Path) -> None:
     scenario = await _run(api, tmp_path, lambda a: a.drop_next("sendMessage", 2))
     assert _attempts(api, "sendMessage", DROPPED) == 2
@@ -83,7 +81,6 @@ async def test_dropped_connection_on_send(api: FaultyBotApi, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=SEND_NOT_RETRIED.format(what="read timeout"))
 async def test_send_timing_out(api: FaultyBotApi, tmp_path: Path) -> None:
     scenario = await _run(api, tmp_path, lambda a: a.stall_next("sendMessage", STALL_SECONDS))
     assert _attempts(api, "sendMessage", STALLED) == 1

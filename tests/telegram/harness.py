@@ -19,6 +19,7 @@ from typing import Any
 from bot.config import Settings
 from bot.telegram.app import build_application, polling_options, webhook_options
 from bot.telegram.context import BotApp
+from bot.telegram.polling import AtLeastOncePoller
 from tests.telegram.fake_api import TOKEN, ApiCall, FakeBotApi
 
 #: The shipped knowledge, so tests exercise what residents will get.
@@ -106,15 +107,22 @@ async def _started(settings: Settings, api: FakeBotApi) -> AsyncIterator[Running
         if app.post_init:
             await app.post_init(app)
         assert app.updater is not None
+        stop = asyncio.Event()
+        poller: asyncio.Task[None] | None = None
         if settings.webhook_url:
             await app.updater.start_webhook(**webhook_options(settings))
-        else:
-            await app.updater.start_polling(**polling_options())
         await app.start()
+        if not settings.webhook_url:
+            # The same at-least-once poller as `run()`.
+            poller = asyncio.ensure_future(AtLeastOncePoller(app, **polling_options()).run(stop))
         try:
             yield RunningBot(app, api)
         finally:
-            await app.updater.stop()
+            if poller is not None:
+                stop.set()
+                await poller
+            if app.updater.running:
+                await app.updater.stop()
             await app.stop()
     finally:
         await app.shutdown()

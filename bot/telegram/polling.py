@@ -1,0 +1,197 @@
+"""Long polling that confirms an update only after it has been answered.
+
+python-telegram-bot's Updater asks for the next batch (which confirms the
+previous one to Telegram) as soon as a batch is queued, so a bot killed with
+updates in flight loses them. A city service must not: here the offset sent to
+Telegram only moves past an update once its handling has finished (a
+watermark), so after a crash Telegram delivers the unfinished updates again.
+Updates handled before the crash but not yet confirmed may be answered twice;
+that is the price of never answering zero times.
+
+Updates still go through the Application's update processor, so residents are
+served concurrently and each resident's messages stay in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from telegram import Update
+from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import Application
+
+log = logging.getLogger(__name__)
+
+#: Seconds to wait after a failed getUpdates, doubling up to the maximum.
+BACKOFF_START = 0.5
+BACKOFF_MAX = 15.0
+#: Updates in flight at most; polling pauses while this many are unfinished.
+MAX_IN_FLIGHT = 256
+#: While updates are in flight Telegram cannot long-poll (it repeats them at once), so
+#: new updates are looked for this often until one finishes.
+REPOLL_SECONDS = 0.2
+#: How long a stop waits for updates in flight before giving up on them (they will come again).
+DRAIN_SECONDS = 20.0
+
+
+class AtLeastOncePoller:
+    """Fetches updates and confirms each only after its handler has finished."""
+
+    def __init__(
+        self,
+        app: Application[Any, Any, Any, Any, Any, Any],
+        *,
+        timeout: int,
+        allowed_updates: Sequence[str],
+    ):
+        self._app = app
+        self._timeout = timeout
+        self._allowed = list(allowed_updates)
+        #: update_id -> its task, for updates fetched and not yet finished.
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        #: Highest update_id handed to a handler; Telegram repeats unconfirmed ones.
+        self._highest_seen = -1
+        self._changed = asyncio.Event()
+
+    @property
+    def offset(self) -> int | None:
+        """The offset to send: everything below it has been answered."""
+        if self._highest_seen < 0:
+            return None
+        if self._in_flight:
+            return min(self._in_flight)
+        return self._highest_seen + 1
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set, then finish the updates in flight and confirm them."""
+        backoff = BACKOFF_START
+        while not stop.is_set():
+            if len(self._in_flight) >= MAX_IN_FLIGHT:
+                await self._wait_for_change(stop, timeout=1.0)
+                continue
+            fetch = asyncio.ensure_future(self._fetch())
+            stopping = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if fetch not in done:
+                fetch.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TelegramError):
+                    await fetch
+                break
+            stopping.cancel()
+            try:
+                updates = fetch.result()
+            except InvalidToken:
+                raise
+            except RetryAfter as exc:
+                await self._sleep(stop, _seconds(exc.retry_after))
+                continue
+            except (TimedOut, NetworkError, TelegramError) as exc:
+                log.warning("getUpdates failed (%s); retrying in %.1f s", exc, backoff)
+                await self._sleep(stop, backoff)
+                backoff = min(BACKOFF_MAX, backoff * 2)
+                continue
+            backoff = BACKOFF_START
+            fresh = [u for u in updates if u.update_id > self._highest_seen]
+            for update in fresh:
+                self._start(update)
+            if updates and not fresh:
+                # Telegram repeated only updates still in flight: wait for one to finish
+                # (or a moment, for new ones) instead of asking again at once.
+                await self._wait_for_change(stop, timeout=REPOLL_SECONDS)
+        await self._drain()
+
+    async def _fetch(self) -> tuple[Update, ...]:
+        # With updates unfinished Telegram answers at once anyway (it repeats them).
+        timeout = 0 if self._in_flight else self._timeout
+        return await self._app.bot.get_updates(
+            offset=self.offset,
+            timeout=timeout,
+            allowed_updates=self._allowed,
+        )
+
+    def _start(self, update: Update) -> None:
+        self._highest_seen = max(self._highest_seen, update.update_id)
+        processor = self._app.update_processor
+        task = asyncio.ensure_future(
+            processor.process_update(update, self._app.process_update(update))
+        )
+        self._in_flight[update.update_id] = task
+        task.add_done_callback(functools.partial(self._finished, update.update_id))
+
+    def _finished(self, update_id: int, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(update_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            # Handlers report through the error handler; this is a failure outside them.
+            log.error("update %s failed", update_id, exc_info=task.exception())
+        self._changed.set()
+
+    async def _wait_for_change(self, stop: asyncio.Event, *, timeout: float) -> None:
+        self._changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+    @staticmethod
+    async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+    async def _drain(self) -> None:
+        """Finish what is in flight, then confirm it so a restart does not answer it again."""
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight.values()), timeout=DRAIN_SECONDS)
+        if self._highest_seen >= 0:
+            try:
+                await self._app.bot.get_updates(offset=self.offset, timeout=0, limit=1)
+            except TelegramError as exc:
+                log.warning("could not confirm the last updates: %s", exc)
+
+
+def _seconds(value: object) -> float:
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]
+
+
+async def serve_polling(
+    app: Application[Any, Any, Any, Any, Any, Any],
+    *,
+    timeout: int,
+    allowed_updates: Sequence[str],
+) -> None:
+    """Run `app` with at-least-once long polling until SIGINT or SIGTERM.
+
+    The lifecycle mirrors `Application.run_polling`: initialize, post_init,
+    start, poll, stop, post_stop, shutdown, post_shutdown.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.initialize()
+        try:
+            if app.post_init:
+                await app.post_init(app)
+            # Long polling and a webhook exclude each other; keep pending updates.
+            await app.bot.delete_webhook(drop_pending_updates=False)
+            await app.start()
+            try:
+                await AtLeastOncePoller(app, timeout=timeout, allowed_updates=allowed_updates).run(
+                    stop
+                )
+            finally:
+                await app.stop()
+                if app.post_stop:
+                    await app.post_stop(app)
+        finally:
+            await app.shutdown()
+            if app.post_shutdown:
+                await app.post_shutdown(app)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
