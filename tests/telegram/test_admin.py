@@ -411,16 +411,23 @@ async def wait_until(condition: Any, *, timeout: float = 20.0) -> None:
 
 
 async def test_auto_reload_follows_file_changes(
-    fake_api: FakeBotApi,
     patched_build: None,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     knowledge = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE_DIR, knowledge, ignore=shutil.ignore_patterns(".*"))
-    settings = make_settings(fake_api, tmp_path, knowledge_dir=knowledge, auto_reload=True)
     caplog.set_level(logging.INFO, logger=admin_autoreload.__name__)
-    async with running_bot(settings, fake_api) as bot:
+    # A fake of its own: the module's fake already serves the admin bot.
+    with FakeBotApi() as api:
+        settings = make_settings(api, tmp_path, knowledge_dir=knowledge, auto_reload=True)
+        await _auto_reload_scenario(settings, api, knowledge, caplog)
+
+
+async def _auto_reload_scenario(
+    settings: Settings, api: FakeBotApi, knowledge: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_bot(settings, api) as bot:
         engines = services(bot).engines
         start = engines.current
         add_alternate_question(knowledge, ENTRY, NEW_QUESTION, lang="zh")
