@@ -467,7 +467,9 @@ class Matcher:
         semantic_doc = np.zeros(n_docs)
         if self._embeddings is not None and self._embedder is not None and text:
             vector = self._embedder.encode([text])[0]
-            cosine = self._embeddings @ vector
+            # einsum, not BLAS: OpenBLAS worker threads spinning next to the
+            # embedding model's thread made this 20x slower on two cores.
+            cosine = np.einsum("ij,j->i", self._embeddings, vector)
             per_text = np.full(n_texts, -1.0)
             per_text[self._embedded_texts] = cosine
             semantic_doc = _max_per_doc(per_text, self._text_doc, n_docs)
