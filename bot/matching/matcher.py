@@ -24,7 +24,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -354,6 +353,10 @@ class Matcher:
             weights=weights,
         )
 
+    def terms(self, text: str) -> Terms:
+        """The lexical terms of a normalised text, as this matcher indexes them."""
+        return self._lexicon.terms(text)
+
     def match(self, query: str, *, limit: int = 10) -> MatchResult:
         """Decide what a message is about.
 
@@ -536,7 +539,7 @@ def _top(values: FloatArray, count: int) -> IntArray:
 def explain(matcher: Matcher, query: str) -> list[dict[str, float | str]]:
     """Per-candidate evidence of a message, for tuning and debugging."""
     text = strip_greeting(normalize(query))
-    features = matcher.features(text, matcher._lexicon.terms(text))
+    features = matcher.features(text, matcher.terms(text))
     raw = matcher.combine(features)
     rows: list[dict[str, float | str]] = []
     for i in np.argsort(-raw)[:10]:
@@ -552,6 +555,3 @@ def explain(matcher: Matcher, query: str) -> list[dict[str, float | str]]:
             }
         )
     return rows
-
-
-Lang = Literal["zh", "en"]
