@@ -82,6 +82,9 @@ class Weights:
     semantic: float = 2.0
     #: Cosine below this carries no evidence (e5 puts unrelated sentences near 0.8).
     semantic_floor: float = 0.88
+    #: The same for English messages: their best match is often a Chinese
+    #: phrasing, and e5's cross-language cosines run lower.
+    semantic_floor_en: float = 0.80
     #: Logistic calibration: score = 100 / (1 + exp(-(slope * raw + lead * gap + intercept))),
     #: where gap is how far an entry is ahead of (or behind) the best other entry,
     #: clipped to +-lead_clip: two entries that fit equally well are both uncertain.
@@ -207,6 +210,8 @@ class _Features:
     semantic: FloatArray
     #: Typed pinyin: embeddings cannot read it, the pinyin evidence stands in.
     pinyin_query: bool = False
+    #: An English message (see `Weights.semantic_floor_en`).
+    english: bool = False
 
 
 class Matcher:
@@ -422,9 +427,8 @@ class Matcher:
         """Weighted sum of the evidence (before calibration)."""
         w = self.weights
         lexical = np.maximum(features.lexical, w.pinyin * features.pinyin)
-        semantic = np.clip(
-            (features.semantic - w.semantic_floor) / (1.0 - w.semantic_floor), 0.0, 1.0
-        )
+        floor = w.semantic_floor_en if features.english else w.semantic_floor
+        semantic = np.clip((features.semantic - floor) / (1.0 - floor), 0.0, 1.0)
         if features.pinyin_query and self.semantic:
             semantic = w.pinyin * features.pinyin
         return (
@@ -481,6 +485,7 @@ class Matcher:
         if not len(docs):
             return _Features(np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty)
         fuzzy = np.array([self._fuzzy(terms, int(d)) for d in docs])
+        pinyin_query = self._lexicon.is_pinyin_query(terms.words)
         return _Features(
             docs=docs.astype(np.int64),
             lexical=lexical_doc[docs],
@@ -488,7 +493,8 @@ class Matcher:
             pinyin=pinyin_doc[docs],
             fuzzy=fuzzy,
             semantic=semantic_doc[docs],
-            pinyin_query=self._lexicon.is_pinyin_query(terms.words),
+            pinyin_query=pinyin_query,
+            english=not pinyin_query and detect_language(text) == "en",
         )
 
     def _similarity(
