@@ -14,7 +14,8 @@ from bot.matching import Embedder, MatchDocument, Matcher, MatcherSettings, Matc
 
 
 def documents_from_knowledge(kb: KnowledgeBase) -> list[MatchDocument]:
-    """What the matcher indexes of each entry: questions, titles and keywords, both languages.
+    """What the matcher indexes of each entry: questions, titles, keywords (and the answer
+    text, to know what it speaks of), both languages.
 
     Args:
         kb: The validated knowledge base.
@@ -28,6 +29,7 @@ def documents_from_knowledge(kb: KnowledgeBase) -> list[MatchDocument]:
             questions=tuple(entry.questions.all()),
             title=f"{entry.title.zh} {entry.title.en}",
             keywords=tuple(entry.keywords),
+            answer=f"{entry.answer.zh} {entry.answer.en}",
         )
         for entry in kb.entries.values()
     ]

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz
 
+from bot.matching.aspects import aspects
 from bot.matching.embedding import Embedder, Vectors, encode_cached
 from bot.matching.lexical import Lexicon, Terms
 from bot.matching.normalize import cjk_count, detect_language, normalize
@@ -92,6 +93,10 @@ class Weights:
     lead: float = 5.39
     lead_clip: float = 0.5
     intercept: float = -4.539
+    #: An entry that never speaks of what the message asks for (a phone number,
+    #: a price, ...; see `bot.matching.aspects`) is at best a "did you mean":
+    #: its score is multiplied by this.
+    aspect_factor: float = 0.5
     #: Entries kept after the cheap lexical pass and from the semantic pass.
     lexical_pool: int = 30
     semantic_pool: int = 20
@@ -236,6 +241,7 @@ class Matcher:
         embeddings: Vectors | None,
         embedded_texts: IntArray,
         embedder: Embedder | None,
+        doc_aspects: list[frozenset[str]],
         settings: MatcherSettings,
         weights: Weights,
     ) -> None:
@@ -259,6 +265,7 @@ class Matcher:
         self._embeddings = embeddings
         self._embedded_texts = embedded_texts
         self._embedder = embedder
+        self._doc_aspects = doc_aspects
         self._unknown_words = float(words.idf.max()) if len(words.idf) else 1.0
         self._unknown_bigrams = _max_or_one(bigrams.idf)
         self._unknown_pinyin = float(pinyin.idf.max()) if len(pinyin.idf) else 1.0
@@ -315,6 +322,15 @@ class Matcher:
                 raw_texts.append((index, _KEYWORD, normalize(keyword)))
                 keywords.append(normalize(keyword))
         raw_texts = [t for t in raw_texts if t[2]]
+        doc_aspects = [
+            frozenset().union(
+                *(
+                    aspects(normalize(piece))
+                    for piece in (*d.questions, d.title, *d.keywords, *d.answer.splitlines())
+                )
+            )
+            for d in documents
+        ]
         for _, _, text in raw_texts:
             if not cjk_count(text):
                 english.update(text.split())
@@ -354,6 +370,7 @@ class Matcher:
             embeddings=vectors,
             embedded_texts=embedded,
             embedder=embedder if use_semantic else None,
+            doc_aspects=doc_aspects,
             settings=settings,
             weights=weights,
         )
@@ -403,7 +420,11 @@ class Matcher:
         if not len(features.docs):
             return []
         raw = self.combine(features)
+        asked = aspects(text)
         scores = self.calibrate(raw)
+        if asked:
+            lacking = np.array([not asked <= self._doc_aspects[int(d)] for d in features.docs])
+            scores = np.where(lacking, scores * self.weights.aspect_factor, scores)
         order = np.argsort(-scores, kind="stable")
         return [
             Candidate(self.doc_ids[int(features.docs[i])], round(float(scores[i]), 2))

@@ -34,12 +34,16 @@ class MatchDocument:
         questions: Every phrasing residents use, any language.
         title: The topic title; may hold both languages joined.
         keywords: Distinctive words, any language.
+        answer: The answer text, any language. Not matched against; it only
+            tells whether the entry speaks of what a message asks for (a phone
+            number, a price, opening hours), see `bot.matching.aspects`.
     """
 
     doc_id: str
     questions: tuple[str, ...]
     title: str = ""
     keywords: tuple[str, ...] = ()
+    answer: str = ""
 
 
 @dataclass(frozen=True)
