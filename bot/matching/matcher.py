@@ -21,6 +21,7 @@ thresholds in `MatcherSettings`.
 from __future__ import annotations
 
 import re
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,19 +160,41 @@ def _csr(term_ids: IntArray, item_ids: IntArray, n_terms: int) -> tuple[IntArray
     return start, item_ids[order].astype(np.int64)
 
 
-def _build_channel(
-    term_lists: Sequence[Sequence[str]], text_doc: IntArray, n_docs: int
-) -> _Channel:
-    vocabulary: dict[str, int] = {}
-    pair_terms: list[int] = []
-    pair_texts: list[int] = []
-    for position, terms in enumerate(term_lists):
+class _ChannelBuilder:
+    """Collects (term, text) pairs text by text, in compact arrays.
+
+    A 10,000-entry base has millions of pairs: as Python ints in lists they
+    took gigabytes at build time; `array("q")` keeps 8 bytes a pair.
+    """
+
+    def __init__(self) -> None:
+        self.vocabulary: dict[str, int] = {}
+        self.pair_terms = array("q")
+        self.pair_texts = array("q")
+
+    def add(self, position: int, terms: Sequence[str]) -> None:
         for term in set(terms):
-            pair_terms.append(vocabulary.setdefault(term, len(vocabulary)))
-            pair_texts.append(position)
+            self.pair_terms.append(self.vocabulary.setdefault(term, len(self.vocabulary)))
+            self.pair_texts.append(position)
+
+    def build(self, text_doc: IntArray, n_docs: int) -> _Channel:
+        return _build_channel(
+            self.vocabulary,
+            np.frombuffer(self.pair_terms, dtype=np.int64),
+            np.frombuffer(self.pair_texts, dtype=np.int64),
+            text_doc,
+            n_docs,
+        )
+
+
+def _build_channel(
+    vocabulary: dict[str, int],
+    terms_arr: IntArray,
+    texts_arr: IntArray,
+    text_doc: IntArray,
+    n_docs: int,
+) -> _Channel:
     n_terms = len(vocabulary)
-    terms_arr = np.array(pair_terms, dtype=np.int64)
-    texts_arr = np.array(pair_texts, dtype=np.int64)
     docs_arr = text_doc[texts_arr] if len(texts_arr) else np.zeros(0, dtype=np.int64)
     # One (term, document) pair per document, however many phrasings repeat the term.
     term_doc = np.unique(terms_arr * max(n_docs, 1) + docs_arr)
@@ -180,7 +203,7 @@ def _build_channel(
     df = np.bincount(doc_terms, minlength=n_terms).astype(np.float64)
     # BM25's IDF, always positive: a word in every entry still counts a little.
     idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
-    text_mass = np.bincount(texts_arr, weights=idf[terms_arr], minlength=len(term_lists))
+    text_mass = np.bincount(texts_arr, weights=idf[terms_arr], minlength=len(text_doc))
     text_start, text_index = _csr(terms_arr, texts_arr, n_terms)
     doc_start, doc_index = _csr(doc_terms, doc_items, n_terms)
     return _Channel(
@@ -336,13 +359,21 @@ class Matcher:
                 english.update(text.split())
         lexicon = Lexicon(synonyms, english_vocabulary=english)
         lexicon.add_words(keywords)
-        terms = [lexicon.terms(text) for _, _, text in raw_texts]
+        channels = (_ChannelBuilder(), _ChannelBuilder(), _ChannelBuilder())
+        text_core: list[str] = []
+        text_sound: list[str] = []
+        for position, (_, _, text) in enumerate(raw_texts):
+            terms = lexicon.terms(text)
+            for builder, values in zip(
+                channels, (terms.words, terms.bigrams, terms.pinyin), strict=True
+            ):
+                builder.add(position, values)
+            text_core.append(terms.core)
+            text_sound.append(terms.sound)
         text_doc = np.array([t[0] for t in raw_texts], dtype=np.int64)
         text_kind = np.array([t[1] for t in raw_texts], dtype=np.int64)
         n_docs = len(documents)
-        words = _build_channel([t.words for t in terms], text_doc, n_docs)
-        bigrams = _build_channel([t.bigrams for t in terms], text_doc, n_docs)
-        pinyin = _build_channel([t.pinyin for t in terms], text_doc, n_docs)
+        words, bigrams, pinyin = (c.build(text_doc, n_docs) for c in channels)
         use_semantic = settings.semantic and embedder is not None
         embedded = np.array(
             [i for i, t in enumerate(raw_texts) if t[1] != _KEYWORD], dtype=np.int64
@@ -362,8 +393,8 @@ class Matcher:
             lexicon=lexicon,
             text_doc=text_doc,
             text_kind=text_kind,
-            text_core=[t.core for t in terms],
-            text_sound=[t.sound for t in terms],
+            text_core=text_core,
+            text_sound=text_sound,
             words=words,
             bigrams=bigrams,
             pinyin=pinyin,
