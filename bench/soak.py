@@ -325,6 +325,7 @@ def _report(soak: Soak, exit_code: int) -> int:
             by_chat[chat].append(call)
     lost = duplicates = disordered = 0
     lost_after: Counter[str] = Counter()
+    examples: list[str] = []
     for resident in soak.residents:
         expected = soak.plan.get(resident.id, [])
         if not expected:
@@ -341,6 +342,9 @@ def _report(soak: Soak, exit_code: int) -> int:
             lost += 1
             failed = [c for c in chat_calls if c.error is not None and answered_entry(c) == entry]
             lost_after[_fault_name(failed[-1].error) if failed else "kill or other"] += 1
+            if len(examples) < 5:
+                attempts = [_fault_name(c.error) for c in failed] or ["none sent"]
+                examples.append(f"chat {resident.id}, {entry}: attempts {attempts}")
     rows = _rows(soak.workdir / "helpdesk.sqlite3")
     print("\nsoak results")
     print(f"  questions asked {soak.asked}, residents {len(soak.residents)}")
@@ -348,6 +352,8 @@ def _report(soak: Soak, exit_code: int) -> int:
     failed_sends = Counter(_fault_name(c.error) for c in sends if c.error is not None)
     print(f"  failed sendMessage attempts: {dict(sorted(failed_sends.items()))}")
     print(f"  answered at least once {soak.asked - lost}; LOST {lost} {dict(lost_after)}")
+    for example in examples:
+        print(f"    lost: {example}")
     print(f"  duplicated answers {duplicates}; chats with answers out of order {disordered}")
     print(f"  database rows (questions) {rows}")
     for n in range(1, len(soak.processes) + 1):

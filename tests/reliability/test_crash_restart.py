@@ -18,17 +18,6 @@ from tests.reliability.faulty_api import FaultyBotApi
 from tests.reliability.processes import bot_environment, start_process, wait_until
 from tests.reliability.scenario import Scenario
 
-#: PTB's Updater fetches up to 100 updates and confirms them with its very next poll,
-#: before the handlers have run; a kill then loses every fetched, unanswered update.
-CONFIRMED_BEFORE_ANSWERED = (
-    "PTB's Updater confirms a fetched batch (next getUpdates with offset=last+1) before "
-    "its updates are processed, so SIGKILL loses every fetched-but-unanswered update. "
-    "Proposed fix (bot/telegram/app.py): poll with a loop of our own that calls "
-    "app.process_update for each update of a batch and only then asks for the next "
-    "offset (at-least-once; at most the update in progress is answered twice), or "
-    "getUpdates(limit=1) so that at most one update is at risk."
-)
-
 
 def _answered(api: FaultyBotApi) -> int:
     return len([c for c in api.calls("sendMessage") if c.error is None])

@@ -23,16 +23,6 @@ STALL_SECONDS = 16.0
 
 Fault = Callable[[FaultyBotApi], None]
 
-#: A resident whose answer is lost sees nothing; what the app would need to change.
-SEND_NOT_RETRIED = (
-    "sendMessage failing with a {what} is not retried: AIORateLimiter retries only "
-    "RetryAfter (429), PTB never retries other errors, and the error handler only logs "
-    "'Telegram trouble' - the answer is lost. Proposed fix: send replies through a "
-    "helper in bot/telegram/send.py that retries NetworkError/TimedOut/5xx a few times "
-    "with backoff (safe for 5xx and connection errors before a response; a timeout may "
-    "duplicate a message Telegram did deliver)."
-)
-
 
 async def _run(api: FaultyBotApi, tmp_path: Path, arm: Fault, *, timeout: float = 60) -> Scenario:
     scenario = Scenario.make(residents=5, questions_each=6)
