@@ -51,9 +51,9 @@ class Settings(BaseSettings):
     semantic_enabled: bool = True
     embedding_model: Literal["e5", "use"] = "e5"
     embedding_cache_dir: Path = Path("data/cache")
-    match_answer_threshold: float = Field(default=62.0, ge=0, le=100)
-    match_clarify_threshold: float = Field(default=45.0, ge=0, le=100)
-    match_margin: float = Field(default=8.0, ge=0, le=100)
+    match_answer_threshold: float = Field(default=85.0, ge=0, le=100)
+    match_clarify_threshold: float = Field(default=25.0, ge=0, le=100)
+    match_margin: float = Field(default=10.0, ge=0, le=100)
 
     @field_validator("admin_ids", mode="before")
     @classmethod
