@@ -234,9 +234,17 @@ class ConversationService:
             toast=_t("lang_set", lang),
         )
 
-    async def nearest_prompt(self, user: User) -> Reply:
-        """Ask the resident to share a location."""
+    async def nearest_prompt(self, user: User, *, can_request: bool = True) -> Reply:
+        """Ask the resident to share a location.
+
+        Args:
+            user: Who asks.
+            can_request: Whether the channel can show a "share my location" button
+                (Telegram offers it only in private chats).
+        """
         lang = await self._reply_lang(user)
+        if not can_request:
+            return Reply(ReplyKind.INFO, lang, _t("share_location_manually", lang))
         return Reply(ReplyKind.INFO, lang, _t("share_location", lang), request_location=True)
 
     async def nearest(self, user: User, lat: float, lon: float) -> Reply:
@@ -508,6 +516,10 @@ _UI: dict[str, dict[Lang, str]] = {
     "share_location": {
         "zh": "请点击下方按钮分享您的位置，我来告诉您最近的服务点。",
         "en": "Tap the button below to share your location and I will list the nearest service points.",
+    },
+    "share_location_manually": {
+        "zh": "请通过附件菜单（📎）发送一个位置，并回复给我，我来告诉您最近的服务点。",
+        "en": "Send a location from the attachment menu (📎) as a reply to me, and I will list the nearest service points.",
     },
     "share_location_button": {"zh": "📍 分享我的位置", "en": "📍 Share my location"},
     "bad_location": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.telegram.context import BotApp, BotContext
@@ -15,7 +16,9 @@ async def ask_for_location(update: Update, context: BotContext) -> None:
     message = update.effective_message
     if message is None:
         return
-    reply = await context.conversation.nearest_prompt(context.resident(update))
+    # Telegram offers the location button only in private chats.
+    private = message.chat.type == ChatType.PRIVATE
+    reply = await context.conversation.nearest_prompt(context.resident(update), can_request=private)
     await send_reply(message, reply)
 
 

@@ -401,6 +401,8 @@ async def test_group_answers_commands(bot: RunningBot) -> None:
     # /nearest in a group: no location keyboard (Telegram offers it in private chats only).
     call = only(await bot.send(f.command(resident, "nearest", chat=f.GROUP_CHAT)), "sendMessage")
     assert "keyboard" not in call.markup
+    # ...so the text says how to send one by hand instead of pointing at a button.
+    assert "📎" in call.text
 
 
 async def test_bare_mention_shows_the_menu(bot: RunningBot) -> None:
