@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +38,9 @@ def run_telegram(settings: Settings) -> int:
 def chat(settings: Settings) -> int:
     """The console conversation."""
     from bot.console import chat as console_chat
+
+    # Log lines would interleave with the conversation: only problems are shown.
+    logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
 
     async def _main() -> int:
         services = await _open(settings)

@@ -76,6 +76,8 @@ def _prompt(stdin: TextIO, stdout: TextIO) -> str:
     line = stdin.readline()
     if not line:
         raise EOFError
+    # Piped input is not shown by a terminal: echo it so the transcript reads like a chat.
+    print(line.rstrip("\r\n"), file=stdout, flush=True)
     return line
 
 

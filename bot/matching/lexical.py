@@ -236,6 +236,16 @@ class Lexicon:
         return all(w not in self._english and split_pinyin(w) for w in latin)
 
     @staticmethod
+    def typed_in_pinyin(words: Sequence[str]) -> bool:
+        """True when a message is written in pinyin, so the reply should be Chinese.
+
+        Looser than `is_pinyin_query`: a pinyin word that the English answers also use
+        ("dibao") still makes the message Chinese; common English words do not.
+        """
+        latin = [w for w in words if _LATIN.match(w)]
+        return bool(latin) and all(w not in EN_STOP and split_pinyin(w) for w in latin)
+
+    @staticmethod
     def _flush(run: list[str], bigrams: list[str]) -> None:
         if len(run) >= 2:
             bigrams.extend(a + b for a, b in itertools.pairwise(run))

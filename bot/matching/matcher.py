@@ -429,7 +429,8 @@ class Matcher:
             return MatchResult(MatchOutcome.SMALLTALK, lang, (), normalized, smalltalk=kind)
         text = strip_greeting(normalized)
         terms = self._lexicon.terms(text)
-        if lang == "en" and self._lexicon.is_pinyin_query(terms.words):
+        # All the Latin words, stop words included: "how to apply for dibao" is English.
+        if lang == "en" and self._lexicon.typed_in_pinyin(re.findall(r"[a-z]+", text)):
             lang = "zh"
         candidates = self._rank(text, terms)
         return MatchResult(
