@@ -1,0 +1,159 @@
+"""The command line as a user runs it: `python -m bot ...` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import PLACEHOLDER_TOKEN
+
+REPO = Path(__file__).resolve().parents[1]
+KNOWLEDGE = REPO / "knowledge"
+
+
+def run_bot(
+    tmp_path: Path, *args: str, stdin: bytes = b"", **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bot ARGS` in `tmp_path` (no developer .env), lexical matching for speed."""
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "KNOWLEDGE_DIR": str(KNOWLEDGE),
+        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+        "EMBEDDING_CACHE_DIR": str(tmp_path / "cache"),
+        "SEMANTIC_ENABLED": "false",
+        **env,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        cwd=tmp_path,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        result.args,
+        result.returncode,
+        result.stdout.decode("utf-8", errors="replace"),
+        result.stderr.decode("utf-8", errors="replace"),
+    )
+
+
+def test_help_lists_every_subcommand(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "--help")
+    assert result.returncode == 0
+    for command in (
+        "start",
+        "run",
+        "chat",
+        "ask",
+        "eval",
+        "validate",
+        "stats",
+        "unanswered",
+        "forget",
+    ):
+        assert command in result.stdout
+
+
+def test_ask_json_has_the_documented_shape(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "ask", "--json", "结婚等级在哪办")
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert set(reply) == {
+        "question", "lang", "status", "entry_id", "score", "answer", "candidates",
+    }  # fmt: skip
+    assert reply["status"] == "answered"
+    assert reply["entry_id"] == "marriage-registration-points"
+    assert reply["lang"] == "zh"
+    assert "4个结婚登记点" in reply["answer"]
+    assert {"entry_id", "title", "score"} <= set(reply["candidates"][0])
+
+
+def test_ask_batch_answers_every_line_in_order_and_survives_bad_ones(tmp_path: Path) -> None:
+    lines = [
+        "海葬免费吗".encode(),
+        b"",  # empty line: invalid, not the end of the batch
+        b"\xff\xfe broken utf-8",
+        ("低保" * 3000).encode(),  # a huge line
+        b"How do I register my marriage in a park?",
+        "今天天气怎么样".encode(),
+    ]
+    result = run_bot(tmp_path, "ask", "--json", stdin=b"\n".join(lines) + b"\n")
+    assert result.returncode == 0, result.stderr
+    replies = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(replies) == len(lines)
+    assert replies[0]["entry_id"] == "funeral-sea-burial"
+    assert replies[1]["status"] == "invalid"
+    assert replies[4]["lang"] == "en"
+    assert replies[4]["entry_id"] == "marriage-registration-points"
+    # Weather is not in the announcement: declined, not answered with a guess.
+    assert replies[5]["status"] == "fallback"
+
+
+@pytest.mark.parametrize(
+    ("question", "lang"),
+    [
+        ("dibao zenme shenqing", "zh"),  # typed pinyin gets a Chinese answer
+        ("how to apply for dibao", "en"),  # an English sentence with one pinyin word stays English
+        ("適老化改造", "zh"),
+    ],
+    ids=["pinyin", "english-with-pinyin-word", "traditional"],
+)
+def test_reply_language_follows_the_question(tmp_path: Path, question: str, lang: str) -> None:
+    result = run_bot(tmp_path, "ask", "--json", question)
+    assert json.loads(result.stdout)["lang"] == lang
+
+
+def test_chat_shows_numbered_choices_and_follows_them(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "chat", stdin=b"5\n1\n/quit\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "[5] 💍" in out  # the category menu, numbered
+    assert "结婚登记点" in out  # choice 5 opened the marriage category, choice 1 its first entry
+    assert "来源：" in out
+
+
+def test_start_without_a_token_opens_the_console_and_says_how_to_use_telegram(
+    tmp_path: Path,
+) -> None:
+    result = run_bot(tmp_path, "start", stdin=b"/quit\n")
+    assert result.returncode == 0
+    assert "@BotFather" in result.stderr
+    assert "您好" in result.stdout
+
+
+def test_the_env_example_placeholder_token_is_refused(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "run", TELEGRAM_BOT_TOKEN=PLACEHOLDER_TOKEN)
+    assert result.returncode == 2
+    assert "placeholder" in result.stderr
+    assert "@BotFather" in result.stderr
+
+
+def test_validate_passes_on_the_shipped_knowledge(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "validate", str(KNOWLEDGE))
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.startswith("ok:")
+    assert "0 warning" in result.stdout
+
+
+def test_validate_reports_a_broken_copy_with_file_and_line(tmp_path: Path) -> None:
+    broken = tmp_path / "knowledge"
+    shutil.copytree(KNOWLEDGE, broken, ignore=shutil.ignore_patterns(".*"))
+    path = broken / "marriage.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    number = next(i for i, line in enumerate(lines, 1) if line.strip().startswith("category:"))
+    lines[number - 1] = lines[number - 1].replace("category:", "categroy:")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_bot(tmp_path, "validate", str(broken))
+    assert result.returncode == 1
+    assert f"marriage.yaml:{number}:" in result.stdout
+    assert "categroy" in result.stdout
