@@ -84,6 +84,8 @@ class RunResult:
     cpu_ms_per_update: float | None
     rejected: int
     max_per_second: int
+    #: getUpdates calls per update during the backlog phase (1/100 is the least possible).
+    polls_per_update: float = 0.0
 
     @property
     def throughput(self) -> float:
@@ -170,6 +172,7 @@ def _measure(
 ) -> RunResult:
     users = [Resident.new() for _ in range(user_count)]
     cpu_before = process.cpu_seconds()
+    polls_before = api.get_updates_calls
     base = api.reply_count
     since = {u.id: len(api.replies.get(u.id, [])) for u in users}
     updates = _updates(questions, count, users)
@@ -178,6 +181,7 @@ def _measure(
     # A run that stalls for a minute has lost the rest: stop waiting and count.
     api.wait_replies(base + count, timeout=max(120.0, count / 5), idle=60)
     cpu_after = process.cpu_seconds()
+    polls = api.get_updates_calls - polls_before
     got = api.reply_count - base
     last = max((r.at for u in users for r in api.replies.get(u.id, [])), default=start)
     pushed: dict[int, list[float]] = defaultdict(list)
@@ -213,6 +217,7 @@ def _measure(
         cpu_ms_per_update=cpu,
         rejected=len(api.rejected),
         max_per_second=max_rate,
+        polls_per_update=polls / got if got else 0.0,
     )
 
 
@@ -265,7 +270,10 @@ def _print_result(r: RunResult) -> None:
             f"  paced at {r.paced_rate:.0f}/s: latency p50 {_ms(r.paced_p50)},"
             f" p99 {_ms(r.paced_p99)}, lost {r.paced_lost}"
         )
-    print(f"  busiest second: {r.max_per_second} replies")
+    print(
+        f"  busiest second: {r.max_per_second} replies;"
+        f" getUpdates calls per update {r.polls_per_update:.2f}"
+    )
     rss = f"{r.peak_rss_mib:.0f} MiB" if r.peak_rss_mib is not None else "?"
     cpu = f"{r.cpu_ms_per_update:.2f} ms" if r.cpu_ms_per_update is not None else "?"
     print(f"  peak RSS (VmHWM) {rss}; CPU per update {cpu}")
