@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from bot.knowledge.models import Entry, KnowledgeBase, Lang, Place
 from bot.matching import MatchOutcome, MatchResult
@@ -33,6 +33,8 @@ from bot.runtime import EngineHolder
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Longest question we look at; the rest of a huge paste is noise for matching.
 MAX_QUESTION_CHARS = 1000
@@ -126,9 +128,9 @@ class ConversationService:
     #: Records are written in the background so a slow or locked database never delays a reply.
     _pending: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
     #: The last question answered for each user, so a 👎 can say which question it was about.
-    _last_question: OrderedDict[int, tuple[str, str]] = field(
-        default_factory=OrderedDict, init=False, repr=False
-    )
+    _last_question: _Lru[tuple[str, str]] = field(default_factory=lambda: _Lru(), init=False)
+    #: Residents' language choices (None: no choice), read through to the database once.
+    _chosen_lang: _Lru[str | None] = field(default_factory=lambda: _Lru(), init=False)
 
     # ----- entry points -------------------------------------------------------------------
 
@@ -207,6 +209,8 @@ class ConversationService:
         lang = await self._reply_lang(user)
         if self.storage is None:
             return Reply(ReplyKind.INFO, lang, _t("forget_nothing", lang))
+        self._chosen_lang.pop(user.id)
+        self._last_question.pop(user.id)
         try:
             removed = await self.storage.forget_user(user.id)
         except Exception:
@@ -224,6 +228,7 @@ class ConversationService:
         """Remember the resident's language; it overrides detection from then on."""
         lang: Lang = "en" if lang_code == "en" else "zh"
         if self.storage is not None:
+            self._chosen_lang.put(user.id, lang)
             await self.storage.set_language(user.id, lang)
         kb = self.engines.knowledge
         return Reply(
@@ -428,10 +433,7 @@ class ConversationService:
         task.add_done_callback(self._pending.discard)
 
     def _remember(self, user_id: int, entry_id: str, question: str) -> None:
-        self._last_question[user_id] = (entry_id, question)
-        self._last_question.move_to_end(user_id)
-        while len(self._last_question) > 10_000:
-            self._last_question.popitem(last=False)
+        self._last_question.put(user_id, (entry_id, question))
 
     def _expired(self, lang: Lang) -> Reply:
         kb = self.engines.knowledge
@@ -446,13 +448,44 @@ class ConversationService:
     async def _reply_lang(self, user: User, *, detected: Lang | None = None) -> Lang:
         """The user's chosen language, else the question's, else the client's."""
         if self.storage is not None:
-            chosen = await self.storage.get_language(user.id)
+            if user.id in self._chosen_lang:
+                chosen = self._chosen_lang.get(user.id)
+            else:
+                chosen = await self.storage.get_language(user.id)
+                if self.storage.healthy:  # a None from a failing database is not an answer
+                    self._chosen_lang.put(user.id, chosen)
             if chosen in ("zh", "en"):
                 return "zh" if chosen == "zh" else "en"
         if detected is not None:
             return detected
         code = (user.client_lang or "zh").lower()
         return "zh" if code.startswith("zh") else "en"
+
+
+class _Lru(Generic[T]):
+    """A small least-recently-used map of user ids to values, bounded in size."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._items: OrderedDict[int, T] = OrderedDict()
+        self._size = size
+
+    def __contains__(self, key: int) -> bool:
+        return key in self._items
+
+    def get(self, key: int) -> T | None:
+        if key not in self._items:
+            return None
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def put(self, key: int, value: T) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def pop(self, key: int) -> None:
+        self._items.pop(key, None)
 
 
 # ----- places -------------------------------------------------------------------------

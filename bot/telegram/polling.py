@@ -58,6 +58,8 @@ class AtLeastOncePoller:
         #: Highest update_id handed to a handler; Telegram repeats unconfirmed ones.
         self._highest_seen = -1
         self._changed = asyncio.Event()
+        #: Updates finished so far (to poll again after enough progress).
+        self._completed = 0
 
     @property
     def offset(self) -> int | None:
@@ -97,13 +99,15 @@ class AtLeastOncePoller:
                 backoff = min(BACKOFF_MAX, backoff * 2)
                 continue
             backoff = BACKOFF_START
-            fresh = [u for u in updates if u.update_id > self._highest_seen]
-            for update in fresh:
-                self._start(update)
-            if updates and not fresh:
-                # Telegram repeated only updates still in flight: wait for one to finish
-                # (or a moment, for new ones) instead of asking again at once.
-                await self._wait_for_change(stop, timeout=REPOLL_SECONDS)
+            for update in updates:
+                if update.update_id > self._highest_seen:
+                    self._start(update)
+            if self._in_flight:
+                # Telegram cannot long-poll while updates are unconfirmed: each getUpdates
+                # would return them all again. Ask again once half of them are answered
+                # (the offset can move) or after a moment (for new updates), not after
+                # every single answer: that re-fetch storm cost 4x the CPU of answering.
+                await self._wait_for_progress(stop)
         await self._drain()
 
     async def _fetch(self) -> tuple[Update, ...]:
@@ -126,10 +130,21 @@ class AtLeastOncePoller:
 
     def _finished(self, update_id: int, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(update_id, None)
+        self._completed += 1
         if not task.cancelled() and task.exception() is not None:
             # Handlers report through the error handler; this is a failure outside them.
             log.error("update %s failed", update_id, exc_info=task.exception())
         self._changed.set()
+
+    async def _wait_for_progress(self, stop: asyncio.Event) -> None:
+        """Wait until half the updates in flight are done, all are, or REPOLL_SECONDS pass."""
+        target = self._completed + max(1, len(self._in_flight) // 2)
+        deadline = asyncio.get_running_loop().time() + REPOLL_SECONDS
+        while self._in_flight and self._completed < target and not stop.is_set():
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            await self._wait_for_change(stop, timeout=remaining)
 
     async def _wait_for_change(self, stop: asyncio.Event, *, timeout: float) -> None:
         self._changed.clear()
