@@ -6,11 +6,17 @@ always answered from one consistent pair of knowledge and index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.knowledge.models import KnowledgeBase
 from bot.matching import Embedder, MatchDocument, Matcher, MatcherSettings, MatchResult
+
+#: How many recent questions' verdicts an engine keeps.
+RECENT_QUESTIONS = 4096
+#: Longer messages are rarely repeated word for word: not worth the memory.
+MAX_CACHED_QUESTION = 200
 
 
 def documents_from_knowledge(kb: KnowledgeBase) -> list[MatchDocument]:
@@ -41,6 +47,12 @@ class AnswerEngine:
 
     knowledge: KnowledgeBase
     matcher: Matcher
+    #: Verdicts of recent questions. Residents ask the same things in the same words over
+    #: and over; the matcher is pure, so a repeat needs no second match. The cache lives
+    #: and dies with this engine, so a reload never serves a verdict of old knowledge.
+    _recent: dict[str, MatchResult] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def answer(self, question: str) -> MatchResult:
         """Match a resident's question against the knowledge base.
@@ -51,7 +63,17 @@ class AnswerEngine:
         Returns:
             The matcher's verdict; candidate ids are entry ids of `knowledge`.
         """
-        return self.matcher.match(question)
+        result = self._recent.get(question)
+        if result is None:
+            result = self.matcher.match(question)
+            if len(question) <= MAX_CACHED_QUESTION:
+                if len(self._recent) >= RECENT_QUESTIONS:
+                    # Oldest first. Admin reports match in a worker thread: another thread
+                    # may have just evicted the same key, which is fine.
+                    with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                        self._recent.pop(next(iter(self._recent)))
+                self._recent[question] = result
+        return result
 
 
 def build_engine(

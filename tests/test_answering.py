@@ -58,3 +58,16 @@ def test_engine_is_frozen(engine: AnswerEngine) -> None:
     # Reloads swap a whole engine; nobody patches one in place.
     with pytest.raises(AttributeError):
         engine.matcher = engine.matcher  # type: ignore[misc]
+
+
+def test_a_repeated_question_reuses_the_verdict_of_this_engine_only() -> None:
+    kb = load_knowledge(FIXTURE_KNOWLEDGE)
+    settings = MatcherSettings(semantic=False)
+    first = build_engine(kb, settings=settings, embedder=None, cache_dir=None)
+    verdict = first.answer("结婚登记在哪里办")
+    assert first.answer("结婚登记在哪里办") is verdict  # the repeat is not matched again
+    # A reload builds a new engine: it matches afresh, never serving the old verdict.
+    second = build_engine(kb, settings=settings, embedder=None, cache_dir=None)
+    again = second.answer("结婚登记在哪里办")
+    assert again is not verdict
+    assert again == verdict
