@@ -20,7 +20,9 @@ EVAL_FILE = ROOT / "tests" / "data" / "eval.yaml"
 
 
 @pytest.fixture(scope="session")
-def shipped_engine(request: pytest.FixtureRequest) -> AnswerEngine:
+def shipped_engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AnswerEngine:
     """The real knowledge with the real sentence model (loads in ~0.2 s).
 
     Document embeddings live in pytest's own cache directory: the first run
@@ -30,7 +32,12 @@ def shipped_engine(request: pytest.FixtureRequest) -> AnswerEngine:
         load_knowledge(ROOT / "knowledge"),
         settings=MatcherSettings(),
         embedder=load_embedder("e5"),
-        cache_dir=request.config.cache.mkdir("bot-embeddings"),
+        # pytest's cache survives between runs; with `-p no:cacheprovider` use a temp dir.
+        cache_dir=(
+            request.config.cache.mkdir("bot-embeddings")
+            if request.config.cache is not None
+            else tmp_path_factory.mktemp("bot-embeddings")
+        ),
     )
 
 
