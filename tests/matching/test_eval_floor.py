@@ -34,8 +34,8 @@ def shipped_engine(
         embedder=load_embedder("e5"),
         # pytest's cache survives between runs; with `-p no:cacheprovider` use a temp dir.
         cache_dir=(
-            request.config.cache.mkdir("bot-embeddings")
-            if request.config.cache is not None
+            cache.mkdir("bot-embeddings")
+            if (cache := getattr(request.config, "cache", None)) is not None
             else tmp_path_factory.mktemp("bot-embeddings")
         ),
     )
