@@ -187,8 +187,33 @@ def test_embedding_cache_is_reused(tmp_path: Path) -> None:
     second = CountingEmbedder()
     matcher = Matcher.build(FIXTURE_DOCUMENTS, embedder=second, cache_dir=tmp_path)
     assert second.calls == 0  # documents came from the cache
-    matcher.match("低保怎么申请")
+    matcher.match("家里没收入 日子过不下去")
     assert second.calls == 1  # only the question itself
+
+
+def test_decisive_words_skip_the_sentence_model() -> None:
+    embedder = CountingEmbedder()
+    matcher = Matcher.build(FIXTURE_DOCUMENTS, synonyms=FIXTURE_SYNONYMS, embedder=embedder)
+    before = embedder.calls
+    # A stored phrasing word for word: the words decide, the model is not run.
+    result = matcher.match("低保怎么申请")
+    assert embedder.calls == before
+    assert result.outcome is MatchOutcome.ANSWERED
+    assert result.candidates[0].doc_id == "assistance-dibao"
+    # Words that fit nothing well: the model is asked.
+    matcher.match("家里没收入 日子过不下去")
+    assert embedder.calls == before + 1
+
+
+def test_query_embeddings_are_cached() -> None:
+    embedder = CountingEmbedder()
+    matcher = Matcher.build(FIXTURE_DOCUMENTS, synonyms=FIXTURE_SYNONYMS, embedder=embedder)
+    first = matcher.match("家里没收入 日子过不下去")
+    calls = embedder.calls
+    # The same text again, and the same after normalisation: no new call.
+    assert matcher.match("家里没收入 日子过不下去") == first
+    assert matcher.match("家里没收入，日子过不下去！").candidates == first.candidates
+    assert embedder.calls == calls
 
 
 def test_changed_documents_miss_the_cache(tmp_path: Path) -> None:
