@@ -250,6 +250,11 @@ async def _change(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
         return max(cursor.rowcount, 0)
 
 
+async def _change_many(db: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+    async with db.executemany(sql, rows) as cursor:
+        return max(cursor.rowcount, 0)
+
+
 async def _migrate(db: aiosqlite.Connection) -> None:
     """Bring the schema to `SCHEMA_VERSION`; a no-op when it is current."""
     ((version,),) = await _fetchall(db, "PRAGMA user_version")
@@ -281,6 +286,15 @@ async def _migrate(db: aiosqlite.Connection) -> None:
 
 
 @dataclass(eq=False)
+class _QuestionBatch:
+    """Question rows written in one transaction; `done` resolves when they are."""
+
+    done: asyncio.Future[None]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    writer: asyncio.Future[None] | None = None
+
+
+@dataclass(eq=False)
 class Storage:
     """The repository over one SQLite file. Create it with `Storage.open`."""
 
@@ -297,6 +311,9 @@ class Storage:
     _closed: bool = field(default=False, init=False)
     _next_attempt: float = field(default=0.0, init=False, repr=False)
     _last_error: str = field(default="", init=False, repr=False)
+    #: Questions waiting to be written together (see `record_question`).
+    _batch: _QuestionBatch | None = field(default=None, init=False, repr=False)
+    _flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     @classmethod
     async def open(
@@ -381,16 +398,36 @@ class Storage:
             entry_id,
             score,
         )
-        await self._quietly(
-            lambda db: _change(
-                db,
-                "INSERT INTO questions (created_at, user_hash, lang, text, status, entry_id, score)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                params,
-            ),
-            None,
-            write=True,
-        )
+        # Questions arriving while a write is under way are written together, in one
+        # transaction: under load that is one commit per batch instead of per question.
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = _QuestionBatch(asyncio.get_running_loop().create_future())
+            batch.writer = asyncio.ensure_future(self._write_questions(batch))
+        batch.rows.append(params)
+        await asyncio.shield(batch.done)
+
+    async def _write_questions(self, batch: _QuestionBatch) -> None:
+        try:
+            async with self._flush_lock:  # while waiting here the batch keeps filling
+                if self._batch is batch:
+                    self._batch = None
+                # A failure is logged once by _strictly; residents' answers go on.
+                with contextlib.suppress(StorageUnavailable):
+                    await self._strictly(
+                        lambda db: _change_many(
+                            db,
+                            "INSERT INTO questions"
+                            " (created_at, user_hash, lang, text, status, entry_id, score)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            batch.rows,
+                        ),
+                        write=True,
+                        transaction=True,
+                    )
+        finally:
+            if not batch.done.done():
+                batch.done.set_result(None)
 
     async def record_feedback(
         self, user_id: int, *, entry_id: str, helpful: bool, question: str | None = None
