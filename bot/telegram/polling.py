@@ -35,7 +35,7 @@ BACKOFF_MAX = 15.0
 MAX_IN_FLIGHT = 256
 #: While updates are in flight Telegram cannot long-poll (it repeats them at once), so
 #: new updates are looked for this often until one finishes.
-REPOLL_SECONDS = 0.2
+REPOLL_SECONDS = 0.3
 #: How long a stop waits for updates in flight before giving up on them (they will come again).
 DRAIN_SECONDS = 20.0
 
@@ -104,9 +104,9 @@ class AtLeastOncePoller:
                     self._start(update)
             if self._in_flight:
                 # Telegram cannot long-poll while updates are unconfirmed: each getUpdates
-                # would return them all again. Ask again once half of them are answered
-                # (the offset can move) or after a moment (for new updates), not after
-                # every single answer: that re-fetch storm cost 4x the CPU of answering.
+                # would return them all again. Ask again once they are answered (the offset
+                # moves past them) or after a moment (for new updates), not after every
+                # single answer: that re-fetch storm cost 4x the CPU of answering.
                 await self._wait_for_progress(stop)
         await self._drain()
 
@@ -137,8 +137,8 @@ class AtLeastOncePoller:
         self._changed.set()
 
     async def _wait_for_progress(self, stop: asyncio.Event) -> None:
-        """Wait until half the updates in flight are done, all are, or REPOLL_SECONDS pass."""
-        target = self._completed + max(1, len(self._in_flight) // 2)
+        """Wait until the updates in flight are done, or REPOLL_SECONDS pass."""
+        target = self._completed + len(self._in_flight)
         deadline = asyncio.get_running_loop().time() + REPOLL_SECONDS
         while self._in_flight and self._completed < target and not stop.is_set():
             remaining = deadline - asyncio.get_running_loop().time()
