@@ -119,7 +119,7 @@ class AdminService:
         """The unanswered report as text."""
         groups = await self.unanswered_groups(days=days, limit=limit)
         titles = {e.id: e.title.get(lang) for e in self.engines.knowledge.entries.values()}
-        return format_unanswered(groups, titles=titles, lang=lang)
+        return format_unanswered(groups, titles=titles, lang=lang, utc_offset=SHENYANG_UTC_OFFSET)
 
     async def unanswered_csv(self, *, days: int, limit: int) -> str:
         """The unanswered report as CSV."""

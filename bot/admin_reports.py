@@ -241,7 +241,11 @@ def format_stats(
 
 
 def format_unanswered(
-    groups: Sequence[UnansweredGroup], *, titles: Mapping[str, str], lang: str
+    groups: Sequence[UnansweredGroup],
+    *,
+    titles: Mapping[str, str],
+    lang: str,
+    utc_offset: dt.timedelta = dt.timedelta(0),
 ) -> str:
     """The unanswered-questions report: each group with its count, kinds and closest entry.
 
@@ -249,6 +253,7 @@ def format_unanswered(
         groups: From `group_unanswered`.
         titles: Entry id -> title.
         lang: "zh" or "en" (anything else gives English).
+        utc_offset: Local time of the dates shown (the same as the stats report's days).
 
     Returns:
         Plain text, one numbered block per group.
@@ -259,7 +264,8 @@ def format_unanswered(
     lines = [t["unanswered_title"].format(n=len(groups))]
     for i, group in enumerate(groups, 1):
         kinds = ", ".join(t[k] for k in ("fallback", "clarify", "unhelpful") if k in group.kinds)
-        when = t["last"].format(when=f"{group.last_seen:%m-%d}")
+        local = group.last_seen.astimezone(dt.timezone(utc_offset))
+        when = t["last"].format(when=f"{local:%m-%d}")
         lines.append(f"{i}. ×{group.count} “{_short(group.text)}” ({kinds}) — {when}")
         variants = group.texts[1:]
         if variants:

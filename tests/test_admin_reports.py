@@ -229,3 +229,20 @@ def test_unanswered_csv_neutralises_formulas(text: str) -> None:
     row = next(csv.DictReader(io.StringIO(data)))
     assert row["question"] == "'" + text
     assert row["similar_questions"] == "'" + text
+
+
+def test_unanswered_dates_follow_the_given_zone() -> None:
+    # 20:30 UTC on 1 March is already 2 March in Shenyang: the admin sees the local date.
+    group = UnansweredGroup(
+        text="沈阳北站几点开门",
+        texts=("沈阳北站几点开门",),
+        count=2,
+        kinds=frozenset({"fallback"}),
+        last_seen=dt.datetime(2024, 3, 1, 20, 30, tzinfo=dt.UTC),
+        entry_id=None,
+        score=None,
+    )
+    utc = format_unanswered([group], titles={}, lang="en")
+    shenyang = format_unanswered([group], titles={}, lang="en", utc_offset=dt.timedelta(hours=8))
+    assert "03-01" in utc
+    assert "03-02" in shenyang

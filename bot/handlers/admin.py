@@ -16,7 +16,7 @@ from telegram import User as TelegramUser
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.admin import AdminService
+from bot.admin import SHENYANG_UTC_OFFSET, AdminService
 from bot.admin_reports import UnansweredGroup, format_unanswered
 from bot.conversation import Button, Reply, ReplyKind
 from bot.knowledge.loader import KNOWLEDGE_SUFFIXES
@@ -129,7 +129,7 @@ async def show_unanswered(update: Update, context: BotContext) -> None:
         await _say(message, lang, _t("db_down", lang))
         return
     titles = {e.id: e.title.get(lang) for e in admin.engines.knowledge.entries.values()}
-    text = format_unanswered(groups, titles=titles, lang=lang)
+    text = format_unanswered(groups, titles=titles, lang=lang, utc_offset=SHENYANG_UTC_OFFSET)
     await _say(message, lang, text, buttons=_suggestion_buttons(admin, groups, titles, lang))
 
 
