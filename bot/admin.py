@@ -136,11 +136,13 @@ class AdminService:
 
     # ----- changes ------------------------------------------------------------------------
 
-    async def accept_suggestion(self, admin_id: int, token: str) -> EditResult:
+    async def accept_suggestion(
+        self, admin_id: int, token: str, *, lang: Lang = "en"
+    ) -> EditResult:
         """Add a suggested question to its entry's file, validate and reload."""
         suggestion = self._pending.pop(token, None)
         if suggestion is None:
-            return EditResult(False, "This suggestion has expired; run /unanswered again.")
+            return EditResult(False, _MESSAGES["expired"][lang])
         directory = self.settings.knowledge_dir
         try:
             path = await asyncio.to_thread(
@@ -151,17 +153,22 @@ class AdminService:
                 lang=suggestion.lang,
             )
         except (ValueError, KeyError) as exc:
-            return EditResult(False, f"Not added: {exc}")
+            return EditResult(False, _MESSAGES["not_added"][lang].format(error=exc))
         result = await self.reload(admin_id, reason=f"added question to {suggestion.entry_id}")
         if not result.ok:
-            return EditResult(False, "Added, but the reload failed:\n" + "\n".join(result.errors))
+            return EditResult(
+                False, "\n".join([_MESSAGES["added_reload_failed"][lang], *result.errors])
+            )
         await self.storage.record_audit(
             admin_id,
             action="add_question",
             detail=f"{suggestion.entry_id} <- {suggestion.question} ({path.name})",
         )
         return EditResult(
-            True, f"Added “{suggestion.question}” to {suggestion.entry_id} ({path.name}); reloaded."
+            True,
+            _MESSAGES["added"][lang].format(
+                question=suggestion.question, entry=suggestion.entry_id, file=path.name
+            ),
         )
 
     async def reload(self, admin_id: int, *, reason: str = "reload") -> ReloadResult:
@@ -171,7 +178,9 @@ class AdminService:
         await self.storage.record_audit(admin_id, action="reload", detail=detail)
         return result
 
-    async def upload(self, admin_id: int, filename: str, data: bytes) -> EditResult:
+    async def upload(
+        self, admin_id: int, filename: str, data: bytes, *, lang: Lang = "en"
+    ) -> EditResult:
         """Replace one knowledge file with an uploaded one (validated, backed up, reloaded)."""
         directory = self.settings.knowledge_dir
         try:
@@ -186,12 +195,14 @@ class AdminService:
             await self.storage.record_audit(
                 admin_id, action="upload", detail=f"{filename}: rejected, unchanged"
             )
-            return EditResult(False, f"The file was not accepted:\n{exc}")
+            return EditResult(False, f"{_MESSAGES['rejected'][lang]}\n{exc}")
         result = await self.reload(admin_id, reason=f"upload {filename}")
         await self.storage.record_audit(admin_id, action="upload", detail=f"{filename}: {summary}")
         if not result.ok:
-            return EditResult(False, "Saved, but the reload failed:\n" + "\n".join(result.errors))
-        return EditResult(True, f"{filename} replaced and reloaded.\n{summary}")
+            return EditResult(
+                False, "\n".join([_MESSAGES["saved_reload_failed"][lang], *result.errors])
+            )
+        return EditResult(True, f"{_MESSAGES['replaced'][lang].format(file=filename)}\n{summary}")
 
     async def forget(self, user_id: int, *, admin_id: int = CLI_ADMIN_ID) -> int:
         """Delete everything stored about one user (audited without the user's id)."""
@@ -201,3 +212,30 @@ class AdminService:
             admin_id, action="forget", detail=f"deleted {removed} row(s) of one user"
         )
         return removed
+
+
+#: Results of admin changes, in the admin's language (file:line errors stay as the loader wrote them).
+_MESSAGES: dict[str, dict[Lang, str]] = {
+    "expired": {
+        "zh": "这个建议已失效，请重新发送 /unanswered。",
+        "en": "This suggestion has expired; run /unanswered again.",
+    },
+    "not_added": {"zh": "未添加：{error}", "en": "Not added: {error}"},
+    "added_reload_failed": {
+        "zh": "已添加，但重新加载失败：",
+        "en": "Added, but the reload failed:",
+    },
+    "added": {
+        "zh": "已把“{question}”加入 {entry}（{file}），并已重新加载。",
+        "en": "Added “{question}” to {entry} ({file}); reloaded.",
+    },
+    "rejected": {"zh": "文件未被接受：", "en": "The file was not accepted:"},
+    "saved_reload_failed": {
+        "zh": "已保存，但重新加载失败：",
+        "en": "Saved, but the reload failed:",
+    },
+    "replaced": {
+        "zh": "{file} 已替换并重新加载。",
+        "en": "{file} replaced and reloaded.",
+    },
+}

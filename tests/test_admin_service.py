@@ -150,6 +150,14 @@ async def test_accepted_suggestion_is_written_validated_reloaded_and_audited(
     assert not again.ok and "expired" in again.message
 
 
+async def test_results_speak_the_admins_language(admin: AdminService) -> None:
+    suggestion = admin.suggest(NEW_QUESTION, ENTRY, lang="zh")
+    result = await admin.accept_suggestion(ADMIN_ID, suggestion.token, lang="zh")
+    assert result.message == f"已把“{NEW_QUESTION}”加入 {ENTRY}（marriage.yaml），并已重新加载。"
+    again = await admin.accept_suggestion(ADMIN_ID, suggestion.token, lang="zh")
+    assert "已失效" in again.message
+
+
 @pytest.mark.parametrize("token", ["deadbeef", "", "../../x"], ids=["unknown", "empty", "garbage"])
 async def test_unknown_token_is_expired(
     admin: AdminService, settings: Settings, token: str

@@ -148,7 +148,7 @@ async def accept_suggestion(update: Update, context: BotContext) -> None:
     message = query.message
     if isinstance(message, Message):
         await query.answer()  # at once: the edit and the reload take a moment
-    result = await admin.accept_suggestion(user.id, data.removeprefix(SUGGESTION_PREFIX))
+    result = await admin.accept_suggestion(user.id, data.removeprefix(SUGGESTION_PREFIX), lang=lang)
     if not isinstance(message, Message):  # no chat to write to: the toast carries the result
         await query.answer(result.message[:200], show_alert=True)
         return
@@ -192,7 +192,7 @@ async def upload_knowledge(update: Update, context: BotContext) -> None:
     if len(data) > MAX_UPLOAD_BYTES:  # file_size is optional in the Bot API
         await _say(message, lang, _t("too_big", lang))
         return
-    result = await admin.upload(update.effective_user.id, name, data)
+    result = await admin.upload(update.effective_user.id, name, data, lang=lang)
     log.info("admin upload of %s: %s", name, "accepted" if result.ok else "refused")
     await _say(message, lang, result.message)
 
