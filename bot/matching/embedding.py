@@ -3,7 +3,9 @@
 The matcher only needs `encode`; which model sits behind it is a setting.
 Document embeddings are cached as `.npy` + JSON metadata keyed by a hash of
 (model name, texts), so a restart with the same knowledge base loads them
-instead of encoding every phrasing again.
+instead of encoding every phrasing again. The metadata also names each text,
+so after an edit (an admin adds one question) only the new texts are encoded
+and the rest are taken from the previous cache.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ Vectors = npt.NDArray[np.float32]
 
 #: Texts encoded per call while building a cache (one progress-bar step).
 _BATCH = 64
+#: Caches kept on disk (one per knowledge version; the matcher tests and the bot may share).
+_KEEP_CACHES = 4
+#: How many of the newest caches are searched for vectors of unchanged texts.
+_REUSE_LOOKBACK = 2
 
 
 @runtime_checkable
@@ -144,14 +150,52 @@ def encode_cached(
         An (n, dim) float32 array.
     """
     key = cache_key(embedder.name, texts)
-    if cache_dir is not None:
-        vectors = _read_cache(cache_dir, key, embedder, len(texts))
-        if vectors is not None:
-            return vectors
-    vectors = _encode_batches(embedder, texts, progress=progress)
-    if cache_dir is not None:
-        _write_cache(cache_dir, key, embedder, vectors)
+    if cache_dir is None:
+        return _encode_batches(embedder, texts, progress=progress)
+    vectors = _read_cache(cache_dir, key, embedder, len(texts))
+    if vectors is not None:
+        return vectors
+    ids = [text_id(text) for text in texts]
+    known = _latest_vectors(cache_dir, embedder)
+    missing = [i for i, tid in enumerate(ids) if tid not in known]
+    fresh = _encode_batches(embedder, [texts[i] for i in missing], progress=progress)
+    vectors = np.empty((len(texts), embedder.dim), dtype=np.float32)
+    for i, tid in enumerate(ids):
+        if tid in known:
+            vectors[i] = known[tid]
+    if missing:
+        vectors[missing] = fresh
+    _write_cache(cache_dir, key, embedder, vectors, ids)
     return vectors
+
+
+def text_id(text: str) -> str:
+    """A short stable name of one text in the cache metadata."""
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()[:20]
+
+
+def _latest_vectors(cache_dir: Path, embedder: Embedder) -> dict[str, Vectors]:
+    """Text id -> vector from the newest cache of this model (empty if none is usable)."""
+    metas = sorted(cache_dir.glob("*.json"), key=_mtime, reverse=True)
+    for meta_path in metas[:_REUSE_LOOKBACK]:
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            ids = meta.get("texts")
+            if meta.get("model") != embedder.name or not isinstance(ids, list):
+                continue
+            vectors = np.load(meta_path.with_suffix(".npy"), allow_pickle=False)
+        except (OSError, ValueError):
+            continue
+        if vectors.shape == (len(ids), embedder.dim):
+            return dict(zip(ids, np.asarray(vectors, dtype=np.float32), strict=True))
+    return {}
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _encode_batches(embedder: Embedder, texts: Sequence[str], *, progress: bool | None) -> Vectors:
@@ -189,11 +233,31 @@ def _read_cache(cache_dir: Path, key: str, embedder: Embedder, count: int) -> Ve
     return np.asarray(vectors, dtype=np.float32)
 
 
-def _write_cache(cache_dir: Path, key: str, embedder: Embedder, vectors: Vectors) -> None:
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    # Write then rename, so a crash never leaves a half-written file behind.
-    with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".npy", delete=False) as handle:
-        np.save(handle, vectors, allow_pickle=False)
-    os.replace(handle.name, cache_dir / f"{key}.npy")
-    meta = {"model": embedder.name, "dim": embedder.dim, "count": int(vectors.shape[0])}
-    (cache_dir / f"{key}.json").write_text(json.dumps(meta), encoding="utf-8")
+def _write_cache(
+    cache_dir: Path, key: str, embedder: Embedder, vectors: Vectors, ids: Sequence[str]
+) -> None:
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a crash never leaves a half-written file behind.
+        with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".npy", delete=False) as handle:
+            np.save(handle, vectors, allow_pickle=False)
+        os.replace(handle.name, cache_dir / f"{key}.npy")
+        meta = {
+            "model": embedder.name,
+            "dim": embedder.dim,
+            "count": int(vectors.shape[0]),
+            "texts": list(ids),
+        }
+        (cache_dir / f"{key}.json").write_text(json.dumps(meta), encoding="utf-8")
+        _prune(cache_dir, keep=_KEEP_CACHES)
+    except OSError:
+        # An unwritable cache only costs the next start-up its time, never the answers.
+        return
+
+
+def _prune(cache_dir: Path, *, keep: int) -> None:
+    """Delete all but the newest `keep` caches: every edit of the knowledge writes one."""
+    metas = sorted(cache_dir.glob("*.json"), key=_mtime, reverse=True)
+    for meta_path in metas[keep:]:
+        for path in (meta_path, meta_path.with_suffix(".npy")):
+            path.unlink(missing_ok=True)

@@ -1,0 +1,51 @@
+"""The on-disk embedding cache: exact reuse, and reuse of unchanged texts after an edit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bot.matching.embedding import encode_cached
+from tests.matching.conftest import CountingEmbedder
+
+TEXTS = ["结婚登记点在哪", "海葬免费吗", "沈阳站美丽服务台能做什么", "how to apply for dibao"]
+
+
+def test_the_same_texts_are_read_back_without_encoding(tmp_path: Path) -> None:
+    model = CountingEmbedder()
+    first = encode_cached(model, TEXTS, cache_dir=tmp_path, progress=False)
+    again = encode_cached(model, TEXTS, cache_dir=tmp_path, progress=False)
+    assert model.texts == len(TEXTS)  # only the first call encoded
+    np.testing.assert_array_equal(first, again)
+
+
+def test_an_edit_encodes_only_the_new_texts(tmp_path: Path) -> None:
+    model = CountingEmbedder()
+    before = encode_cached(model, TEXTS, cache_dir=tmp_path, progress=False)
+    # An admin adds one alternate question in the middle and removes another.
+    edited = [TEXTS[0], "公园里能领证吗", *TEXTS[2:]]
+    after = encode_cached(model, edited, cache_dir=tmp_path, progress=False)
+    assert model.texts == len(TEXTS) + 1
+    np.testing.assert_array_equal(after[0], before[0])
+    np.testing.assert_array_equal(after[2:], before[2:])
+    # The reused rows are the same as a fresh encoding would give.
+    np.testing.assert_allclose(after, CountingEmbedder().encode(edited))
+
+
+def test_old_caches_are_pruned(tmp_path: Path) -> None:
+    model = CountingEmbedder()
+    for i in range(10):
+        encode_cached(model, [*TEXTS, f"第{i}个问题"], cache_dir=tmp_path, progress=False)
+    assert len(list(tmp_path.glob("*.npy"))) <= 4
+    assert len(list(tmp_path.glob("*.json"))) <= 4
+
+
+def test_a_damaged_cache_is_recomputed(tmp_path: Path) -> None:
+    model = CountingEmbedder()
+    encode_cached(model, TEXTS, cache_dir=tmp_path, progress=False)
+    for path in tmp_path.glob("*.npy"):
+        path.write_bytes(b"not numpy")
+    vectors = encode_cached(model, TEXTS, cache_dir=tmp_path, progress=False)
+    assert vectors.shape == (len(TEXTS), model.dim)
+    assert model.texts == 2 * len(TEXTS)
