@@ -20,7 +20,9 @@ from typing import Any
 from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, MessageHandler, filters
-from telegram.request import HTTPXRequest
+
+# Only the HTTP settings module: the echo bot must not load the help-desk stack.
+from bot.telegram.request import polling_request, sending_request
 
 
 async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -47,18 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         .token(os.environ["TELEGRAM_BOT_TOKEN"])
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
-        .request(
-            HTTPXRequest(
-                connection_pool_size=args.pool,
-                connect_timeout=10.0,
-                read_timeout=15.0,
-                write_timeout=15.0,
-                pool_timeout=5.0,
-            )
-        )
-        .get_updates_request(
-            HTTPXRequest(connection_pool_size=1, connect_timeout=10.0, read_timeout=10.0)
-        )
+        # The app's own HTTP settings, so the comparison is about the work, not the network.
+        .request(sending_request(args.pool, retrying=False))
+        .get_updates_request(polling_request())
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .concurrent_updates(args.concurrent if args.concurrent > 1 else False)
     )

@@ -84,8 +84,11 @@ class AdminService:
 
     # ----- reports ------------------------------------------------------------------------
 
-    async def stats_text(self, *, days: int, lang: Lang) -> str:
-        """Questions per day, outcome rates, top entries and categories, 👎 count."""
+    async def stats_report(
+        self, *, days: int, lang: Lang, with_chart: bool = False
+    ) -> tuple[str, bytes | None]:
+        """Questions per day, outcome rates, top entries and categories, 👎 count; and,
+        with `with_chart`, a PNG of the daily volume and outcome mix (one query for both)."""
         stats = await self.storage.stats(days=days, utc_offset=SHENYANG_UTC_OFFSET)
         kb = self.engines.knowledge
         titles = {e.id: e.title.get(lang) for e in kb.entries.values()}
@@ -94,12 +97,9 @@ class AdminService:
             for e in kb.entries.values()
             if e.category in kb.categories
         }
-        return format_stats(stats, lang=lang, titles=titles, categories=categories, zone="UTC+8")
-
-    async def stats_chart(self, *, days: int) -> bytes:
-        """A PNG of the daily volume and outcome mix."""
-        stats = await self.storage.stats(days=days, utc_offset=SHENYANG_UTC_OFFSET)
-        return await asyncio.to_thread(daily_chart_png, stats)
+        text = format_stats(stats, lang=lang, titles=titles, categories=categories, zone="UTC+8")
+        chart = await asyncio.to_thread(daily_chart_png, stats) if with_chart else None
+        return text, chart
 
     async def unanswered_groups(self, *, days: int, limit: int) -> list[UnansweredGroup]:
         """Frequent fallback, clarify and 👎 questions, near-duplicates grouped, with the closest entry."""

@@ -114,7 +114,8 @@ async def stats(settings: Settings, *, days: int, lang: str) -> int:
     from bot.admin import AdminService
 
     async with AdminService.for_cli(settings) as admin:
-        print(await admin.stats_text(days=days, lang="en" if lang == "en" else "zh"))
+        text, _ = await admin.stats_report(days=days, lang="en" if lang == "en" else "zh")
+        print(text)
     return 0
 
 

@@ -80,20 +80,22 @@ async def test_stats_text_counts_and_names_entries(admin: AdminService) -> None:
     await record(admin, 2, "我想领证去哪", "answered", ENTRY)
     await record(admin, 2, "沈阳哪里可以办理狗证", "fallback", None)
     await admin.storage.record_feedback(1, entry_id=ENTRY, helpful=False, question="我想领证去哪")
-    en = await admin.stats_text(days=7, lang="en")
+    en, no_chart = await admin.stats_report(days=7, lang="en")
+    assert no_chart is None
     assert "(7 days, UTC+8)" in en
     assert "Questions: 3 — answered 67%, clarify 0%, fallback 33%" in en
     assert "Users: 2." in en
     title = admin.engines.knowledge.entries[ENTRY].title
     assert f"1. {title.en} [{ENTRY}] — 2" in en
     assert "Most 👎:" in en
-    zh = await admin.stats_text(days=30, lang="zh")
+    zh, _ = await admin.stats_report(days=30, lang="zh")
     assert "30 天" in zh and f"{title.zh} [{ENTRY}]" in zh
 
 
 async def test_stats_chart_is_a_png(admin: AdminService) -> None:
     await record(admin, 1, "我想领证去哪", "answered", ENTRY)
-    assert (await admin.stats_chart(days=7)).startswith(b"\x89PNG\r\n\x1a\n")
+    _, chart = await admin.stats_report(days=7, lang="en", with_chart=True)
+    assert chart is not None and chart.startswith(b"\x89PNG\r\n\x1a\n")
 
 
 async def test_unanswered_groups_near_duplicates_with_the_closest_entry(

@@ -104,13 +104,13 @@ async def show_stats(update: Update, context: BotContext) -> None:
         await _say(message, lang, _t("stats_usage", lang))
         return
     try:
-        text = await admin.stats_text(days=days, lang=lang)
-        chart = await admin.stats_chart(days=days)
+        text, chart = await admin.stats_report(days=days, lang=lang, with_chart=True)
     except StorageUnavailable:
         await _say(message, lang, _t("db_down", lang))
         return
     await _say(message, lang, text)
-    await message.reply_photo(chart, caption=_t("chart_caption", lang).format(days=days))
+    if chart is not None:
+        await message.reply_photo(chart, caption=_t("chart_caption", lang).format(days=days))
 
 
 async def show_unanswered(update: Update, context: BotContext) -> None:

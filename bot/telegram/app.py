@@ -18,7 +18,6 @@ from telegram import BotCommand, BotCommandScope, BotCommandScopeChat, LinkPrevi
 from telegram.constants import ParseMode
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
-from telegram.request import HTTPXRequest
 
 from bot.config import Settings
 from bot.handlers import ADMIN_COMMANDS, COMMANDS, register_all
@@ -28,7 +27,7 @@ from bot.services import Services
 from bot.telegram.concurrency import PerSenderUpdateProcessor
 from bot.telegram.context import BotApp, BotContext, BotData
 from bot.telegram.polling import serve_polling
-from bot.telegram.request import RetryingRequest
+from bot.telegram.request import polling_request, sending_request
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +63,9 @@ def build_application(settings: Settings) -> BotApp:
         .token(settings.token)
         .base_url(settings.bot_api_base_url)
         .base_file_url(settings.bot_api_file_url)
-        # Answers are small; a slow network should fail in seconds, not hang a handler.
-        .request(
-            RetryingRequest(
-                # One connection per update in flight, so none waits for a free one.
-                connection_pool_size=CONCURRENT_UPDATES,
-                connect_timeout=10.0,
-                read_timeout=15.0,
-                write_timeout=15.0,
-                pool_timeout=5.0,
-            )
-        )
-        # Its own connection: the long poll must never wait for a free slot behind answers.
-        # PTB adds the poll timeout to this read timeout for getUpdates.
-        .get_updates_request(
-            HTTPXRequest(connection_pool_size=1, connect_timeout=10.0, read_timeout=10.0)
-        )
+        # One connection per update in flight, so none waits for a free one.
+        .request(sending_request(CONCURRENT_UPDATES))
+        .get_updates_request(polling_request())
         .concurrent_updates(PerSenderUpdateProcessor(CONCURRENT_UPDATES))
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .defaults(

@@ -27,6 +27,31 @@ BACKOFF = 0.5
 MAX_RETRY_AFTER = 30.0
 
 
+def polling_request() -> HTTPXRequest:
+    """The request object of getUpdates: its own connection, so the long poll never waits
+    for a free slot behind answers (PTB adds the poll timeout to this read timeout)."""
+    return HTTPXRequest(connection_pool_size=1, connect_timeout=10.0, read_timeout=10.0)
+
+
+def sending_request(pool_size: int, *, retrying: bool = True) -> HTTPXRequest:
+    """The request object that sends answers.
+
+    Answers are small, so a slow network should fail in seconds, not hang a handler.
+
+    Args:
+        pool_size: Connections; one per update in flight, so none waits for a free one.
+        retrying: Retry failed sends (the bot); False gives PTB's plain request (baselines).
+    """
+    kind = RetryingRequest if retrying else HTTPXRequest
+    return kind(
+        connection_pool_size=pool_size,
+        connect_timeout=10.0,
+        read_timeout=15.0,
+        write_timeout=15.0,
+        pool_timeout=5.0,
+    )
+
+
 class RetryingRequest(HTTPXRequest):
     """`HTTPXRequest` that retries 5xx answers, 429s and network failures."""
 

@@ -287,13 +287,9 @@ class FakeBotApi:
     ) -> list[ApiCall]:
         """Wait (without blocking the event loop) for `count` successful calls of `method`."""
         deadline = time.monotonic() + timeout
-        while True:
-            found = self._matching(method, since, where)
-            if len(found) >= count:
-                return found
-            if time.monotonic() > deadline:
-                raise AssertionError(self._timeout_message(method, count, found, since))
+        while (found := self._arrived(method, since, count, where, deadline)) is None:
             await asyncio.sleep(0.01)
+        return found
 
     def wait_for_blocking(
         self,
@@ -306,13 +302,25 @@ class FakeBotApi:
     ) -> list[ApiCall]:
         """`wait_for` for synchronous tests (a bot in a subprocess)."""
         deadline = time.monotonic() + timeout
-        while True:
-            found = self._matching(method, since, where)
-            if len(found) >= count:
-                return found
-            if time.monotonic() > deadline:
-                raise AssertionError(self._timeout_message(method, count, found, since))
+        while (found := self._arrived(method, since, count, where, deadline)) is None:
             time.sleep(0.02)
+        return found
+
+    def _arrived(
+        self,
+        method: str,
+        since: int,
+        count: int,
+        where: Callable[[ApiCall], bool] | None,
+        deadline: float,
+    ) -> list[ApiCall] | None:
+        """The calls once `count` have arrived; None to keep waiting; past `deadline`, fail."""
+        found = self._matching(method, since, where)
+        if len(found) >= count:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(self._timeout_message(method, count, found, since))
+        return None
 
     def _matching(
         self, method: str, since: int, where: Callable[[ApiCall], bool] | None
