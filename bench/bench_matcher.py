@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,7 +142,7 @@ def bm25_method(phrasings: Sequence[tuple[str, str]]) -> Callable[[str], Answer]
 
     def answer(text: str) -> Answer:
         query = set(tokens(text))
-        scores: Counter[int] = Counter()
+        scores: dict[int, float] = defaultdict(float)
         for word in query:
             weight = idf.get(word)
             if weight is None:
@@ -154,7 +154,7 @@ def bm25_method(phrasings: Sequence[tuple[str, str]]) -> Callable[[str], Answer]
                 )
         if not scores:
             return None, False
-        index, best = scores.most_common(1)[0]
+        index, best = max(scores.items(), key=lambda item: item[1])
         own_mass = sum(idf.get(w, max(idf.values(), default=1.0)) for w in query)
         return owners[index], best >= 0.5 * own_mass
 

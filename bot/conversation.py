@@ -382,7 +382,7 @@ class ConversationService:
             return Reply(
                 ReplyKind.CLARIFY,
                 lang,
-                kb.texts.clarify.get(lang),
+                _source_silent_on(result.missing, lang) + kb.texts.clarify.get(lang),
                 buttons=rows,
                 score=score,
                 candidates=candidates,
@@ -530,6 +530,10 @@ _UI: dict[str, dict[Lang, str]] = {
     },
     "pick_entry": {"zh": "请选择一个问题：", "en": "Pick a question:"},
     "back": {"zh": "⬅️ 返回", "en": "⬅️ Back"},
+    "source_silent": {
+        "zh": "我依据的公开报道没有公布{items}，请以主管部门的答复为准。",
+        "en": "The public reports I answer from do not give {items}; please ask the responsible office.",
+    },
     "none_of_these": {"zh": "都不是，看看全部类别", "en": "None of these: show all topics"},
     "source": {"zh": "来源：{doc}，{date}（{section}）", "en": "Source: {doc}, {date} ({section})"},
     "expired": {
@@ -593,6 +597,26 @@ _UI: dict[str, dict[Lang, str]] = {
 
 def _t(key: str, lang: Lang) -> str:
     return _UI[key][lang]
+
+
+#: What a message may ask for beyond its topic (`bot.matching.aspects`), as the
+#: reply names it when the sources never give it.
+_ASPECT_NAMES: dict[str, dict[Lang, str]] = {
+    "phone": {"zh": "联系电话", "en": "phone numbers"},
+    "price": {"zh": "费用或价格", "en": "prices or fees"},
+    "hours": {"zh": "开放或办公时间", "en": "opening or office hours"},
+    "holiday": {"zh": "节假日安排", "en": "holiday arrangements"},
+    "papers": {"zh": "所需材料", "en": "the documents to bring"},
+}
+
+
+def _source_silent_on(missing: frozenset[str], lang: Lang) -> str:
+    """A first line saying the sources do not give what was asked for, or ""."""
+    names = [_ASPECT_NAMES[a][lang] for a in _ASPECT_NAMES if a in missing]
+    if not names:
+        return ""
+    joined = "、".join(names) if lang == "zh" else " or ".join(names)
+    return _t("source_silent", lang).format(items=joined) + "\n"
 
 
 def ui_text(key: str, lang: Lang) -> str:

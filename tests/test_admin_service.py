@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 
 from bot.admin import CLI_ADMIN_ID, MAX_PENDING_SUGGESTIONS, AdminService
 from bot.config import Settings
@@ -39,7 +40,7 @@ def settings(tmp_path: Path) -> Settings:
         database_path=tmp_path / "helpdesk.sqlite3",
         embedding_cache_dir=tmp_path / "cache",
         semantic_enabled=False,
-        user_hash_secret=SECRET,
+        user_hash_secret=SecretStr(SECRET),
         admin_ids=frozenset({ADMIN_ID}),
     )
 

@@ -100,6 +100,24 @@ def test_ask_batch_answers_every_line_in_order_and_survives_bad_ones(tmp_path: P
 
 
 @pytest.mark.parametrize(
+    ("question", "silent"),
+    [
+        ("美丽服务台电话多少", "没有公布联系电话"),
+        ("What is the phone number of the Meili service desk?", "do not give phone numbers"),
+    ],
+    ids=["zh", "en"],
+)
+def test_a_reply_says_when_the_sources_do_not_give_what_was_asked(
+    tmp_path: Path, question: str, silent: str
+) -> None:
+    # The announcement gives no phone number for the desk: the bot must say so,
+    # not just offer topics (and never make one up).
+    reply = json.loads(run_bot(tmp_path, "ask", "--json", question).stdout)
+    assert reply["status"] != "answered"
+    assert silent in reply["answer"]
+
+
+@pytest.mark.parametrize(
     ("question", "lang"),
     [
         ("dibao zenme shenqing", "zh"),  # typed pinyin gets a Chinese answer

@@ -309,6 +309,7 @@ class Matcher:
         # lru_cache is thread-safe, so `match` stays safe to call from threads.
         self._encode_query = functools.lru_cache(maxsize=weights.query_cache)(self._encode)
         self._doc_aspects = doc_aspects
+        self._doc_position = {doc_id: index for index, doc_id in enumerate(doc_ids)}
         self._unknown_words = float(words.idf.max()) if len(words.idf) else 1.0
         self._unknown_bigrams = _max_or_one(bigrams.idf)
         self._unknown_pinyin = float(pinyin.idf.max()) if len(pinyin.idf) else 1.0
@@ -453,8 +454,17 @@ class Matcher:
         if lang == "en" and self._lexicon.typed_in_pinyin(re.findall(r"[a-z]+", text)):
             lang = "zh"
         candidates = self._rank(text, terms)
+        # Said only when no entry the reply offers speaks of it (an entry that
+        # says "the phone number is not announced" does speak of it).
+        missing = aspects(text) if candidates else frozenset()
+        for candidate in candidates[: self.settings.max_clarify]:
+            missing -= self._doc_aspects[self._doc_position[candidate.doc_id]]
         return MatchResult(
-            self._decide(candidates), lang, tuple(candidates[: max(limit, 0)]), normalized
+            self._decide(candidates),
+            lang,
+            tuple(candidates[: max(limit, 0)]),
+            normalized,
+            missing=missing,
         )
 
     def _decide(self, candidates: Sequence[Candidate]) -> MatchOutcome:

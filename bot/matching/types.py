@@ -64,6 +64,10 @@ class MatchResult:
         candidates: Best first, at most the requested limit (10 by default).
         normalized: The normalised message (for logs and analytics).
         smalltalk: The kind of small talk when `outcome` is SMALLTALK.
+        missing: What the message asks for beyond its topic (a phone number, a
+            price, opening hours: `bot.matching.aspects`) that none of the
+            best candidates a reply offers speaks of, so the reply can say the
+            source is silent.
     """
 
     outcome: MatchOutcome
@@ -71,6 +75,7 @@ class MatchResult:
     candidates: tuple[Candidate, ...]
     normalized: str
     smalltalk: SmalltalkKind | None = None
+    missing: frozenset[str] = frozenset()
 
     @property
     def top(self) -> Candidate | None:

@@ -52,3 +52,26 @@ def test_entry_that_never_mentions_what_is_asked_is_not_answered() -> None:
     assert matcher.match("殡仪馆要新建吗").outcome is MatchOutcome.ANSWERED
     # Same topic, but the entry has no phone number to give.
     assert matcher.match("殡仪馆电话多少").outcome is not MatchOutcome.ANSWERED
+
+
+def test_result_names_what_no_offered_entry_speaks_of() -> None:
+    documents = [
+        MatchDocument(
+            doc_id="funeral-facilities",
+            questions=("殡仪馆建设规划", "殡仪馆要新建吗"),
+            keywords=("殡仪馆",),
+            answer="全市将规划建设殡葬设施。",
+        ),
+        MatchDocument(
+            doc_id="sea-burial",
+            questions=("海葬怎么报名", "海葬要钱吗"),
+            keywords=("海葬",),
+            answer="符合条件的海葬费用全免；报名电话此公告未公布。",
+        ),
+    ]
+    matcher = Matcher.build(documents, settings=MatcherSettings(semantic=False))
+    assert matcher.match("殡仪馆电话多少").missing == {"phone"}
+    # The sea-burial entry speaks of phone numbers (to say none is announced),
+    # so the reply must not claim the sources never mention one.
+    assert matcher.match("海葬电话多少").missing == set()
+    assert matcher.match("殡仪馆要新建吗").missing == set()
