@@ -24,7 +24,7 @@ import functools
 import io
 import re
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,30 +174,34 @@ class _ChannelBuilder:
     """Collects (term, text) pairs text by text, in compact arrays.
 
     A 10,000-entry base has millions of pairs: as Python ints in lists they
-    took gigabytes at build time; `array("i")` keeps 8 bytes a pair.
+    took gigabytes at build time; `array("i")` keeps 4 bytes a pair, and the
+    texts are kept as how many terms each has.
     """
 
     def __init__(self) -> None:
         self.vocabulary: dict[str, int] = {}
         self.pair_terms = array("i")
-        self.pair_texts = array("i")
+        self.text_sizes = array("i")
 
-    def add(self, position: int, terms: Sequence[str]) -> None:
+    def add(self, terms: Sequence[str]) -> None:
+        """Add the next text's terms."""
         vocabulary = self.vocabulary
         ids = [vocabulary.setdefault(term, len(vocabulary)) for term in set(terms)]
         self.pair_terms.extend(ids)
-        self.pair_texts.extend([position] * len(ids))
+        self.text_sizes.append(len(ids))
 
     def build(self, text_doc: Int32Array, n_docs: int) -> _Channel:
         """The channel; the pairs are freed (the next channel's build is the peak)."""
+        sizes = np.frombuffer(self.text_sizes, dtype=np.int32)
         channel = _build_channel(
             self.vocabulary,
             np.frombuffer(self.pair_terms, dtype=np.int32),
-            np.frombuffer(self.pair_texts, dtype=np.int32),
+            np.repeat(np.arange(len(sizes), dtype=np.int32), sizes),
             text_doc,
             n_docs,
         )
-        self.pair_terms, self.pair_texts = array("i"), array("i")
+        del sizes
+        self.pair_terms, self.text_sizes = array("i"), array("i")
         return channel
 
 
@@ -271,6 +275,12 @@ class _Strings:
 
     def __getitem__(self, index: int) -> str:
         return self._text[self._ends[index] : self._ends[index + 1]]
+
+    def __len__(self) -> int:
+        return len(self._ends) - 1
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[index] for index in range(len(self)))
 
 
 def _split_languages(text: str) -> list[str]:
@@ -393,7 +403,7 @@ class Matcher:
         if len(set(doc_ids)) != len(doc_ids):
             raise ValueError("document ids must be unique")
         # Texts are stored document by document (the postings rely on it).
-        texts: list[str] = []
+        texts = _Strings()
         text_doc = array("i")
         text_kind = array("b")
         keywords: list[str] = []
@@ -420,6 +430,7 @@ class Matcher:
                 *(aspects(piece) for piece in (*questions, title, *doc_keywords, *answer))
             )
             doc_aspects.append(aspect_sets.setdefault(found, found))
+        texts.close()
         english: set[str] = set()
         for text in texts:
             if not cjk_count(text):
@@ -433,7 +444,7 @@ class Matcher:
             for builder, values in zip(
                 channels, (terms.words, terms.bigrams, terms.pinyin), strict=True
             ):
-                builder.add(position, values)
+                builder.add(values)
             if text_kind[position] == _QUESTION:
                 question_core.append(terms.core)
                 question_sound.append(terms.sound)
