@@ -95,14 +95,9 @@ _TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]+")
 _LATIN = re.compile(r"^[a-z]+$")
 
 
-@functools.cache
-def _char_pinyin() -> dict[str, str]:
-    """Tone-less pinyin of every character, most common reading first."""
-    table: dict[str, str] = {}
-    for code, readings in pinyin_dict.items():
-        first = readings.split(",")[0]
-        table[chr(code)] = _strip_tone(first)
-    return table
+def _first_reading(readings: str) -> str:
+    """Tone-less first (most common) of pypinyin's readings of a character."""
+    return _strip_tone(readings.split(",")[0])
 
 
 _TONED = str.maketrans(
@@ -118,19 +113,24 @@ def _strip_tone(syllable: str) -> str:
 @functools.cache
 def _pinyin_filler() -> frozenset[str]:
     """Filler words as typed in pinyin ("zenme", "shenqing"): filler too."""
-    table = _char_pinyin()
-    return frozenset("".join(table.get(c, c) for c in word) for word in ZH_FILLER if len(word) >= 2)
+    return frozenset(
+        "".join(char_pinyin(c) or c for c in word) for word in ZH_FILLER if len(word) >= 2
+    )
 
 
 @functools.cache
 def _syllables() -> frozenset[str]:
     """Every tone-less pinyin syllable, for splitting typed pinyin."""
-    return frozenset(_char_pinyin().values())
+    return frozenset(_first_reading(readings) for readings in pinyin_dict.values())
 
 
+# Looked up per character as met (a few thousand): a table of all 42,000
+# pypinyin knows was 6 MB beside pypinyin's own.
+@functools.lru_cache(maxsize=1 << 16)
 def char_pinyin(char: str) -> str | None:
     """Tone-less pinyin of one Chinese character, or None."""
-    return _char_pinyin().get(char)
+    readings = pinyin_dict.get(ord(char)) if len(char) == 1 else None
+    return None if readings is None else _first_reading(readings)
 
 
 def split_pinyin(word: str) -> list[str] | None:

@@ -437,6 +437,7 @@ class Matcher:
                 english.update(text.split())
         lexicon = Lexicon(synonyms, english_vocabulary=english)
         lexicon.add_words(keywords)
+        del keywords
         channels = (_ChannelBuilder(), _ChannelBuilder(), _ChannelBuilder())
         question_core, question_sound = _Strings(), _Strings()
         for position, text in enumerate(texts):
