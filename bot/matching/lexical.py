@@ -9,13 +9,19 @@ syllable bigrams (typos with the right sound: 结婚等级 -> jie hun deng ji).
 from __future__ import annotations
 
 import functools
+import importlib.machinery
+import importlib.util
 import itertools
 import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
-import rjieba
+if TYPE_CHECKING:
+    from rjieba import Jieba
 
 # We read pypinyin's per-character table only (typos are per character anyway);
 # its phrase table would add ~0.15 s to start-up and tens of MB. Nothing else in
@@ -25,6 +31,36 @@ os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")
 from pypinyin.pinyin_dict import pinyin_dict
 
 from bot.matching.normalize import is_cjk, normalize
+
+
+@functools.cache
+def _jieba_class() -> type[Jieba]:
+    """rjieba's `Jieba`, without building the package's default instance.
+
+    `import rjieba` builds a module-level `Jieba` with the whole dictionary
+    (~30 MB, ~0.15 s of start-up) that the bot never uses: every `Lexicon`
+    owns its own. So the extension module is loaded alone, under its usual
+    name, so that a later `import rjieba` (the benchmark's baseline) reuses it.
+    """
+    name = "rjieba.rjieba"
+    package = importlib.util.find_spec("rjieba")
+    folders = package.submodule_search_locations if package else None
+    for folder in folders or ():
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = Path(folder) / f"rjieba{suffix}"
+            loader = importlib.machinery.ExtensionFileLoader(name, str(path))
+            spec = importlib.util.spec_from_loader(name, loader, origin=str(path))
+            if name in sys.modules or not path.is_file() or spec is None:
+                continue
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            loader.exec_module(module)
+            return cast("type[Jieba]", module.Jieba)
+    # Already imported, or an unexpected layout: the ordinary import.
+    import rjieba
+
+    return rjieba.Jieba
+
 
 # Words that say how a resident asks, not what about. Kept short on purpose:
 # a word here is invisible to the matcher, so topic words never belong here.
@@ -59,14 +95,9 @@ _TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]+")
 _LATIN = re.compile(r"^[a-z]+$")
 
 
-@functools.cache
-def _char_pinyin() -> dict[str, str]:
-    """Tone-less pinyin of every character, most common reading first."""
-    table: dict[str, str] = {}
-    for code, readings in pinyin_dict.items():
-        first = readings.split(",")[0]
-        table[chr(code)] = _strip_tone(first)
-    return table
+def _first_reading(readings: str) -> str:
+    """Tone-less first (most common) of pypinyin's readings of a character."""
+    return _strip_tone(readings.split(",")[0])
 
 
 _TONED = str.maketrans(
@@ -82,19 +113,25 @@ def _strip_tone(syllable: str) -> str:
 @functools.cache
 def _pinyin_filler() -> frozenset[str]:
     """Filler words as typed in pinyin ("zenme", "shenqing"): filler too."""
-    table = _char_pinyin()
-    return frozenset("".join(table.get(c, c) for c in word) for word in ZH_FILLER if len(word) >= 2)
+    return frozenset(
+        "".join(char_pinyin(c) or c for c in word) for word in ZH_FILLER if len(word) >= 2
+    )
 
 
 @functools.cache
 def _syllables() -> frozenset[str]:
     """Every tone-less pinyin syllable, for splitting typed pinyin."""
-    return frozenset(_char_pinyin().values())
+    # Distinct reading lists first: ~1,500 of them across 42,000 characters.
+    return frozenset(_first_reading(readings) for readings in set(pinyin_dict.values()))
 
 
+# Looked up per character as met (a few thousand): a table of all 42,000
+# pypinyin knows was 6 MB beside pypinyin's own.
+@functools.lru_cache(maxsize=1 << 16)
 def char_pinyin(char: str) -> str | None:
     """Tone-less pinyin of one Chinese character, or None."""
-    return _char_pinyin().get(char)
+    readings = pinyin_dict.get(ord(char)) if len(char) == 1 else None
+    return None if readings is None else _first_reading(readings)
 
 
 def split_pinyin(word: str) -> list[str] | None:
@@ -150,7 +187,7 @@ class Lexicon:
             english_vocabulary: English words of the knowledge base; such a word is
                 never read as typed pinyin ("change" is not chang e).
         """
-        self._jieba = rjieba.Jieba()
+        self._jieba = _jieba_class()()
         self._canonical: dict[str, str] = {}
         self._phrases: list[tuple[str, str]] = []
         for group in synonyms:

@@ -21,9 +21,10 @@ thresholds in `MatcherSettings`.
 from __future__ import annotations
 
 import functools
+import io
 import re
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from bot.matching.types import Candidate, MatchDocument, MatchOutcome, MatchResu
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+Int32Array = npt.NDArray[np.int32]
 
 _QUESTION, _TITLE, _KEYWORD = 0, 1, 2
 _LATIN_WORDS = re.compile(r"[a-z0-9]+(?: [a-z0-9]+)*")
@@ -131,15 +133,15 @@ class _Channel:
 
     Postings are CSR arrays (term t's texts are
     `text_index[text_start[t]:text_start[t + 1]]`): a 10,000-entry base holds
-    millions of postings, far too many for Python lists.
+    millions of postings, far too many for Python lists; int32 halves them.
     """
 
     vocabulary: dict[str, int]
     idf: FloatArray
     text_start: IntArray
-    text_index: IntArray
+    text_index: Int32Array
     doc_start: IntArray
-    doc_index: IntArray
+    doc_index: Int32Array
     text_mass: FloatArray
 
     def query(self, terms: Sequence[str], unknown_idf: float) -> tuple[list[int], float]:
@@ -168,69 +170,117 @@ class _Channel:
         return per_text, per_doc
 
 
-def _csr(term_ids: IntArray, item_ids: IntArray, n_terms: int) -> tuple[IntArray, IntArray]:
-    order = np.lexsort((item_ids, term_ids))
-    counts = np.bincount(term_ids, minlength=n_terms)
-    start = np.zeros(n_terms + 1, dtype=np.int64)
-    np.cumsum(counts, out=start[1:])
-    return start, item_ids[order].astype(np.int64)
-
-
 class _ChannelBuilder:
     """Collects (term, text) pairs text by text, in compact arrays.
 
     A 10,000-entry base has millions of pairs: as Python ints in lists they
-    took gigabytes at build time; `array("q")` keeps 8 bytes a pair.
+    took gigabytes at build time; `array("i")` keeps 4 bytes a pair, and the
+    texts are kept as how many terms each has.
     """
 
     def __init__(self) -> None:
         self.vocabulary: dict[str, int] = {}
-        self.pair_terms = array("q")
-        self.pair_texts = array("q")
+        self.pair_terms = array("i")
+        self.text_sizes = array("i")
 
-    def add(self, position: int, terms: Sequence[str]) -> None:
-        for term in set(terms):
-            self.pair_terms.append(self.vocabulary.setdefault(term, len(self.vocabulary)))
-            self.pair_texts.append(position)
+    def add(self, terms: Sequence[str]) -> None:
+        """Add the next text's terms."""
+        vocabulary = self.vocabulary
+        ids = [vocabulary.setdefault(term, len(vocabulary)) for term in set(terms)]
+        self.pair_terms.extend(ids)
+        self.text_sizes.append(len(ids))
 
-    def build(self, text_doc: IntArray, n_docs: int) -> _Channel:
-        return _build_channel(
+    def build(self, text_doc: Int32Array, n_docs: int) -> _Channel:
+        """The channel; the pairs are freed (the next channel's build is the peak)."""
+        sizes = np.frombuffer(self.text_sizes, dtype=np.int32)
+        channel = _build_channel(
             self.vocabulary,
-            np.frombuffer(self.pair_terms, dtype=np.int64),
-            np.frombuffer(self.pair_texts, dtype=np.int64),
+            np.frombuffer(self.pair_terms, dtype=np.int32),
+            np.repeat(np.arange(len(sizes), dtype=np.int32), sizes),
             text_doc,
             n_docs,
         )
+        del sizes
+        self.pair_terms, self.text_sizes = array("i"), array("i")
+        return channel
 
 
 def _build_channel(
     vocabulary: dict[str, int],
-    terms_arr: IntArray,
-    texts_arr: IntArray,
-    text_doc: IntArray,
+    terms_arr: Int32Array,
+    texts_arr: Int32Array,
+    text_doc: Int32Array,
     n_docs: int,
 ) -> _Channel:
+    """Postings of (term, text) pairs given text by text, texts grouped by document."""
     n_terms = len(vocabulary)
-    docs_arr = text_doc[texts_arr] if len(texts_arr) else np.zeros(0, dtype=np.int64)
+    # Pairs arrive in text order, so a stable sort by term keeps each term's
+    # texts, and so its documents, in ascending order: no second sort key and
+    # no (term, document) product to sort.
+    order = np.argsort(terms_arr, kind="stable")
+    text_index = texts_arr[order]
+    sorted_terms = terms_arr[order]
+    del order
+    sorted_docs = text_doc[text_index]
     # One (term, document) pair per document, however many phrasings repeat the term.
-    term_doc = np.unique(terms_arr * max(n_docs, 1) + docs_arr)
-    doc_terms = term_doc // max(n_docs, 1)
-    doc_items = term_doc % max(n_docs, 1)
+    first = np.ones(len(sorted_terms), dtype=bool)
+    first[1:] = (sorted_terms[1:] != sorted_terms[:-1]) | (sorted_docs[1:] != sorted_docs[:-1])
+    doc_terms = sorted_terms[first]
+    doc_index = sorted_docs[first]
+    del first, sorted_docs, sorted_terms
     df = np.bincount(doc_terms, minlength=n_terms).astype(np.float64)
     # BM25's IDF, always positive: a word in every entry still counts a little.
     idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
+    # In the pairs' own order, so each text's sum adds its terms as it always did.
     text_mass = np.bincount(texts_arr, weights=idf[terms_arr], minlength=len(text_doc))
-    text_start, text_index = _csr(terms_arr, texts_arr, n_terms)
-    doc_start, doc_index = _csr(doc_terms, doc_items, n_terms)
     return _Channel(
         vocabulary=vocabulary,
         idf=idf,
-        text_start=text_start,
+        text_start=_starts(terms_arr, n_terms),
         text_index=text_index,
-        doc_start=doc_start,
+        doc_start=_starts(doc_terms, n_terms),
         doc_index=doc_index,
         text_mass=text_mass.astype(np.float64),
     )
+
+
+def _starts(term_ids: Int32Array, n_terms: int) -> IntArray:
+    start = np.zeros(n_terms + 1, dtype=np.int64)
+    np.cumsum(np.bincount(term_ids, minlength=n_terms), out=start[1:])
+    return start
+
+
+class _Strings:
+    """Many short strings stored end to end in one: a str object of its own
+    costs ~60 bytes more than its text, and 100,000 of them fragment the heap."""
+
+    def __init__(self) -> None:
+        self._buffer: io.StringIO | None = io.StringIO()
+        self._text = ""
+        self._ends = array("q", [0])
+
+    def append(self, text: str) -> None:
+        """Add a string (before `close`)."""
+        if self._buffer is None:
+            raise RuntimeError("closed")
+        self._buffer.write(text)
+        self._ends.append(self._ends[-1] + len(text))
+
+    def close(self) -> _Strings:
+        """Finish appending; returns self."""
+        if self._buffer is not None:
+            self._text = self._buffer.getvalue()
+            self._buffer = None
+        return self
+
+    def __getitem__(self, index: int) -> str:
+        return self._text[self._ends[index] : self._ends[index + 1]]
+
+    def __len__(self) -> int:
+        return len(self._ends) - 1
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[index] for index in range(len(self)))
 
 
 def _split_languages(text: str) -> list[str]:
@@ -272,10 +322,10 @@ class Matcher:
         *,
         doc_ids: list[str],
         lexicon: Lexicon,
-        text_doc: IntArray,
-        text_kind: IntArray,
-        text_core: list[str],
-        text_sound: list[str],
+        text_doc: Int32Array,
+        text_kind: npt.NDArray[np.int8],
+        question_core: _Strings,
+        question_sound: _Strings,
         words: _Channel,
         bigrams: _Channel,
         pinyin: _Channel,
@@ -292,17 +342,16 @@ class Matcher:
         self.weights = weights
         self._lexicon = lexicon
         self._text_doc = text_doc
-        self._text_kind = text_kind
-        self._text_core = text_core
-        self._text_sound = text_sound
         self._is_fragment = text_kind != _QUESTION
+        # Fuzzy ratios compare against questions only: their content words and
+        # sounds, numbered in text order, so each document's are consecutive.
+        self._question_core = question_core
+        self._question_sound = question_sound
+        per_doc = np.bincount(text_doc[text_kind == _QUESTION], minlength=len(doc_ids))
+        self._doc_question_start: list[int] = [0, *np.cumsum(per_doc).tolist()]
         self._words = words
         self._bigrams = bigrams
         self._pinyin = pinyin
-        self._doc_questions: list[list[int]] = [[] for _ in doc_ids]
-        for index, doc in enumerate(text_doc.tolist()):
-            if text_kind[index] == _QUESTION:
-                self._doc_questions[doc].append(index)
         self._embeddings = embeddings
         self._embedded_texts = embedded_texts
         self._embedder = embedder
@@ -354,68 +403,75 @@ class Matcher:
         doc_ids = [d.doc_id for d in documents]
         if len(set(doc_ids)) != len(doc_ids):
             raise ValueError("document ids must be unique")
-        english: set[str] = set()
-        raw_texts: list[tuple[int, int, str]] = []
+        # Texts are stored document by document (the postings rely on it).
+        texts = _Strings()
+        text_doc = array("i")
+        text_kind = array("b")
         keywords: list[str] = []
+        doc_aspects: list[frozenset[str]] = []
+        # Most entries share their aspects: one set object each, not one per entry.
+        aspect_sets: dict[frozenset[str], frozenset[str]] = {}
         for index, document in enumerate(documents):
-            for question in document.questions:
-                raw_texts.append((index, _QUESTION, normalize(question)))
-            for part in _split_languages(normalize(document.title)):
-                raw_texts.append((index, _TITLE, part))
-            for keyword in document.keywords:
-                raw_texts.append((index, _KEYWORD, normalize(keyword)))
-                keywords.append(normalize(keyword))
-        raw_texts = [t for t in raw_texts if t[2]]
-        doc_aspects = [
-            frozenset().union(
-                *(
-                    aspects(normalize(piece))
-                    for piece in (*d.questions, d.title, *d.keywords, *d.answer.splitlines())
-                )
+            questions = [normalize(q) for q in document.questions]
+            title = normalize(document.title)
+            doc_keywords = [normalize(k) for k in document.keywords]
+            for kind, parts in (
+                (_QUESTION, questions),
+                (_TITLE, _split_languages(title)),
+                (_KEYWORD, doc_keywords),
+            ):
+                for text in parts:
+                    if text:
+                        texts.append(text)
+                        text_doc.append(index)
+                        text_kind.append(kind)
+            keywords.extend(doc_keywords)
+            answer = [normalize(line) for line in document.answer.splitlines()]
+            found = frozenset().union(
+                *(aspects(piece) for piece in (*questions, title, *doc_keywords, *answer))
             )
-            for d in documents
-        ]
-        for _, _, text in raw_texts:
+            doc_aspects.append(aspect_sets.setdefault(found, found))
+        texts.close()
+        english: set[str] = set()
+        for text in texts:
             if not cjk_count(text):
                 english.update(text.split())
         lexicon = Lexicon(synonyms, english_vocabulary=english)
         lexicon.add_words(keywords)
+        del keywords
         channels = (_ChannelBuilder(), _ChannelBuilder(), _ChannelBuilder())
-        text_core: list[str] = []
-        text_sound: list[str] = []
-        for position, (_, _, text) in enumerate(raw_texts):
+        question_core, question_sound = _Strings(), _Strings()
+        for position, text in enumerate(texts):
             terms = lexicon.terms(text)
             for builder, values in zip(
                 channels, (terms.words, terms.bigrams, terms.pinyin), strict=True
             ):
-                builder.add(position, values)
-            text_core.append(terms.core)
-            text_sound.append(terms.sound)
-        text_doc = np.array([t[0] for t in raw_texts], dtype=np.int64)
-        text_kind = np.array([t[1] for t in raw_texts], dtype=np.int64)
-        n_docs = len(documents)
-        words, bigrams, pinyin = (c.build(text_doc, n_docs) for c in channels)
+                builder.add(values)
+            if text_kind[position] == _QUESTION:
+                question_core.append(terms.core)
+                question_sound.append(terms.sound)
+        doc_array = np.frombuffer(text_doc, dtype=np.int32).copy()
+        kind_array = np.frombuffer(text_kind, dtype=np.int8).copy()
         use_semantic = settings.semantic and embedder is not None
-        embedded = np.array(
-            [i for i, t in enumerate(raw_texts) if t[1] != _KEYWORD], dtype=np.int64
-        )
+        embedded = np.flatnonzero(kind_array != _KEYWORD)
+        # Only the sentence model needs the texts again: free them before the
+        # postings are sorted, the peak of a build.
+        to_embed = [texts[i] for i in embedded.tolist()] if use_semantic else []
+        del texts
+        n_docs = len(documents)
+        words, bigrams, pinyin = (c.build(doc_array, n_docs) for c in channels)
         vectors: Vectors | None = None
         if use_semantic and embedder is not None:
-            vectors = encode_cached(
-                embedder,
-                [raw_texts[int(i)][2] for i in embedded],
-                cache_dir=cache_dir,
-                progress=progress,
-            )
+            vectors = encode_cached(embedder, to_embed, cache_dir=cache_dir, progress=progress)
         if weights is None:
             weights = SEMANTIC_WEIGHTS if vectors is not None else LEXICAL_WEIGHTS
         return cls(
             doc_ids=doc_ids,
             lexicon=lexicon,
-            text_doc=text_doc,
-            text_kind=text_kind,
-            text_core=text_core,
-            text_sound=text_sound,
+            text_doc=doc_array,
+            text_kind=kind_array,
+            question_core=question_core.close(),
+            question_sound=question_sound.close(),
             words=words,
             bigrams=bigrams,
             pinyin=pinyin,
@@ -617,6 +673,12 @@ class Matcher:
     ) -> FloatArray:
         """IDF-weighted Dice per text; fragments (titles, keywords) by the geometric mean
         of how much of the fragment and how much of the message the overlap covers."""
+        # A text sharing nothing scores 0: compute only the few that share a
+        # term (a 10,000-entry base has ~180,000 texts).
+        similarity = np.zeros_like(shared)
+        touched = np.flatnonzero(shared)
+        shared = shared[touched]
+        text_mass = text_mass[touched]
         denominator = query_mass + text_mass
         dice = np.divide(
             2.0 * shared, denominator, out=np.zeros_like(shared), where=denominator > 0
@@ -624,15 +686,19 @@ class Matcher:
         contained = np.divide(shared, text_mass, out=np.zeros_like(shared), where=text_mass > 0)
         covered = shared / query_mass if query_mass > 0 else np.zeros_like(shared)
         fragment = self.weights.keyword * np.sqrt(contained * covered)
-        return np.minimum(np.where(self._is_fragment, np.maximum(dice, fragment), dice), 1.0)
+        is_fragment = self._is_fragment[touched]
+        similarity[touched] = np.minimum(
+            np.where(is_fragment, np.maximum(dice, fragment), dice), 1.0
+        )
+        return similarity
 
     def _fuzzy(self, terms: Terms, doc: int) -> float:
         best = 0.0
-        for index in self._doc_questions[doc]:
+        for index in range(self._doc_question_start[doc], self._doc_question_start[doc + 1]):
             if terms.core:
-                best = max(best, fuzz.ratio(terms.core, self._text_core[index]))
+                best = max(best, fuzz.ratio(terms.core, self._question_core[index]))
             if terms.sound:
-                best = max(best, 0.9 * fuzz.ratio(terms.sound, self._text_sound[index]))
+                best = max(best, 0.9 * fuzz.ratio(terms.sound, self._question_sound[index]))
         return best / 100.0
 
 
@@ -640,7 +706,7 @@ def _max_or_one(values: FloatArray) -> float:
     return float(values.max()) if len(values) else 1.0
 
 
-def _max_per_doc(values: FloatArray, text_doc: IntArray, n_docs: int) -> FloatArray:
+def _max_per_doc(values: FloatArray, text_doc: Int32Array, n_docs: int) -> FloatArray:
     """Best value of each document's texts (texts are stored grouped by document)."""
     out = np.zeros(n_docs)
     if not len(values):

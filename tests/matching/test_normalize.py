@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import opencc_purepy
 import pytest
+from opencc_purepy import OpenCC
+from opencc_purepy.dictionary_lib import DictionaryMaxlength
 
 from bot.matching import detect_language, normalize
-from bot.matching.normalize import MAX_QUERY_CHARS
+from bot.matching.normalize import MAX_QUERY_CHARS, T2S_TABLES, _t2s
 
 
 @pytest.mark.parametrize(
@@ -41,6 +46,22 @@ from bot.matching.normalize import MAX_QUERY_CHARS
 )
 def test_normalize(raw: str, expected: str) -> None:
     assert normalize(raw) == expected
+
+
+def test_traditional_tables_are_the_packaged_ones() -> None:
+    # normalize loads two of opencc's text files instead of its full JSON of
+    # every variant: the tables, and so every conversion, must be the same.
+    packaged = DictionaryMaxlength.from_json()
+    for slot in T2S_TABLES:
+        assert getattr(_t2s().dictionary, slot) == getattr(packaged, slot)
+    folder = Path(opencc_purepy.__file__).parent / "dicts"
+    every_entry = " ".join(
+        line.split()[0]
+        for name in T2S_TABLES.values()
+        for line in (folder / name).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    )
+    assert _t2s().convert(every_entry) == OpenCC("t2s").convert(every_entry)
 
 
 def test_long_text_is_truncated_not_rejected() -> None:
