@@ -302,7 +302,7 @@ def _report_concurrent(times: list[float], state: Answering) -> None:
 
 
 def _semantic(root: Path, entries: int, full: int) -> None:
-    from bot.knowledge.editing import add_alternate_question
+    from bot.admin.editing import add_alternate_question
     from bot.matching import load_embedder
 
     directory = root / "semantic"

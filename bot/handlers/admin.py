@@ -17,7 +17,7 @@ from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.admin import SHENYANG_UTC_OFFSET, AdminService
-from bot.admin_reports import UnansweredGroup, format_unanswered
+from bot.admin.reports import UnansweredGroup, format_unanswered
 from bot.conversation import Button, Reply, ReplyKind
 from bot.knowledge.loader import KNOWLEDGE_SUFFIXES
 from bot.knowledge.models import Lang

@@ -1,8 +1,7 @@
-"""The admin-edited knowledge base: models, loader, lint and safe editing."""
+"""The admin-edited knowledge base: models, loader and lint (edits: `bot.admin.editing`)."""
 
 from __future__ import annotations
 
-from bot.knowledge.editing import ChangeSummary, add_alternate_question, replace_knowledge_file
 from bot.knowledge.loader import (
     KnowledgeError,
     Problem,
@@ -13,13 +12,10 @@ from bot.knowledge.loader import (
 )
 
 __all__ = [
-    "ChangeSummary",
     "KnowledgeError",
     "Problem",
     "SourceMap",
     "ValidationReport",
-    "add_alternate_question",
     "load_knowledge",
-    "replace_knowledge_file",
     "validate_knowledge",
 ]

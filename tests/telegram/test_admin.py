@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from bot.admin.editing import add_alternate_question
 from bot.config import Settings
 from bot.handlers import admin, admin_autoreload
-from bot.knowledge.editing import add_alternate_question
 from bot.telegram.app import build_application
 from bot.telegram.context import BotApp
 from tests.telegram import factories as f

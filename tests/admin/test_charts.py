@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from bot.charts import daily_chart_png
+from bot.admin.charts import daily_chart_png
 from bot.storage import DayStats, Stats, StatusCounts
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

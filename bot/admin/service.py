@@ -13,16 +13,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from bot.admin_reports import (
+from bot.admin.charts import daily_chart_png
+from bot.admin.editing import add_alternate_question, replace_knowledge_file
+from bot.admin.reports import (
     UnansweredGroup,
     format_stats,
     format_unanswered,
     group_unanswered,
     unanswered_csv,
 )
-from bot.charts import daily_chart_png
 from bot.config import Settings
-from bot.knowledge.editing import add_alternate_question, replace_knowledge_file
 from bot.knowledge.models import Lang
 from bot.matching import MatchOutcome
 from bot.runtime import EngineHolder, ReloadResult, open_engine

@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from bot.admin_reports import (
+from bot.admin.reports import (
     UnansweredGroup,
     format_stats,
     format_unanswered,

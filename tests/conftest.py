@@ -1,4 +1,4 @@
-"""Fixtures of the knowledge tests: a small valid knowledge folder to break on purpose."""
+"""Fixtures shared across test folders: knowledge folders to read, copy and break."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-VALID = Path(__file__).parent / "fixtures" / "valid"
-SHIPPED = Path(__file__).parents[2] / "knowledge"
+VALID = Path(__file__).parent / "knowledge" / "fixtures" / "valid"
+SHIPPED = Path(__file__).parents[1] / "knowledge"
 
 
 def pytest_configure(config: pytest.Config) -> None:

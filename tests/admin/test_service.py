@@ -20,7 +20,7 @@ from bot.admin import CLI_ADMIN_ID, MAX_PENDING_SUGGESTIONS, AdminService
 from bot.config import Settings
 from bot.privacy import hash_user_id
 
-SHIPPED = Path(__file__).resolve().parents[1] / "knowledge"
+SHIPPED = Path(__file__).resolve().parents[2] / "knowledge"
 SECRET = "test-secret"
 ADMIN_ID = 777
 ENTRY = "marriage-registration-points"

@@ -7,12 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.knowledge import (
-    KnowledgeError,
-    add_alternate_question,
-    load_knowledge,
-    replace_knowledge_file,
-)
+from bot.admin.editing import add_alternate_question, replace_knowledge_file
+from bot.knowledge import KnowledgeError, load_knowledge
 from bot.knowledge.loader import knowledge_files
 from bot.knowledge.models import Lang
 
