@@ -376,8 +376,9 @@ class ConversationService:
             return self.entry_reply(
                 kb, kb.entries[top.doc_id], lang, score=score, candidates=candidates
             )
-        if outcome is MatchOutcome.CLARIFY and candidates:
-            rows = tuple((Button(c.title, action=f"e:{c.entry_id}"),) for c in candidates[:4])
+        choices = [kb.entries[c.doc_id] for c in result.choices if c.doc_id in kb.entries]
+        if outcome is MatchOutcome.CLARIFY and choices:
+            rows = tuple((Button(e.title.get(lang), action=f"e:{e.id}"),) for e in choices)
             rows += ((Button(_t("none_of_these", lang), action="m"),),)
             return Reply(
                 ReplyKind.CLARIFY,

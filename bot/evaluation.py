@@ -161,10 +161,7 @@ def evaluate_internal(engine: AnswerEngine, eval_file: Path) -> InternalReport:
             counts["wrong"] += answered and top != item.expect
             if result.outcome is MatchOutcome.CLARIFY:
                 counts["clarify"] += 1
-                offered = [
-                    c.doc_id for c in result.candidates[: engine.matcher.settings.max_clarify]
-                ]
-                counts["clarify_hit"] += item.expect in offered
+                counts["clarify_hit"] += item.expect in {c.doc_id for c in result.choices}
         by_kind_right[item.kind] += right
         if not right:
             misses.append(

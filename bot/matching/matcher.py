@@ -123,6 +123,11 @@ class Weights:
 
 #: Lexical, pinyin and sentence-embedding evidence together.
 SEMANTIC_WEIGHTS = Weights()
+#: "Did you mean" offers an entry only when it scores at least this, and at
+#: least this share of the best entry's score.
+CHOICE_MIN_SCORE = 5.0
+CHOICE_MIN_SHARE = 0.1
+
 #: Lexical and pinyin evidence only (semantic off).
 LEXICAL_WEIGHTS = Weights(fuzzy=0.6, semantic=0.0, slope=4.27, lead=3.323, intercept=-3.094)
 
@@ -510,18 +515,32 @@ class Matcher:
         if lang == "en" and self._lexicon.typed_in_pinyin(re.findall(r"[a-z]+", text)):
             lang = "zh"
         candidates = self._rank(text, terms)
+        outcome = self._decide(candidates)
+        choices = self._choices(candidates) if outcome is MatchOutcome.CLARIFY else ()
         # Said only when no entry the reply offers speaks of it (an entry that
         # says "the phone number is not announced" does speak of it).
         missing = aspects(text) if candidates else frozenset()
-        for candidate in candidates[: self.settings.max_clarify]:
+        for candidate in choices or candidates[:1]:
             missing -= self._doc_aspects[self._doc_position[candidate.doc_id]]
         return MatchResult(
-            self._decide(candidates),
+            outcome,
             lang,
             tuple(candidates[: max(limit, 0)]),
             normalized,
+            choices=choices,
             missing=missing,
         )
+
+    def _choices(self, candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:
+        """The entries "did you mean" offers: the plausible ones among the best few.
+
+        An entry at 0.1 beside one at 40 is noise, not a choice; but the
+        resident always gets at least two to pick from (when there are two).
+        """
+        limit = self.settings.max_clarify
+        floor = max(CHOICE_MIN_SCORE, CHOICE_MIN_SHARE * candidates[0].score)
+        plausible = sum(c.score >= floor for c in candidates[:limit])
+        return tuple(candidates[: max(plausible, min(2, limit))])
 
     def _decide(self, candidates: Sequence[Candidate]) -> MatchOutcome:
         settings = self.settings

@@ -64,6 +64,8 @@ class MatchResult:
         candidates: Best first, at most the requested limit (10 by default).
         normalized: The normalised message (for logs and analytics).
         smalltalk: The kind of small talk when `outcome` is SMALLTALK.
+        choices: When `outcome` is CLARIFY, the entries "did you mean" offers
+            (2 to `MatcherSettings.max_clarify`, the plausible ones).
         missing: What the message asks for beyond its topic (a phone number, a
             price, opening hours: `bot.matching.aspects`) that none of the
             best candidates a reply offers speaks of, so the reply can say the
@@ -75,6 +77,7 @@ class MatchResult:
     candidates: tuple[Candidate, ...]
     normalized: str
     smalltalk: SmalltalkKind | None = None
+    choices: tuple[Candidate, ...] = ()
     missing: frozenset[str] = frozenset()
 
     @property
