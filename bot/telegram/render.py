@@ -7,6 +7,7 @@ questions and knowledge text written by admins, and both may contain `<` or `&`.
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -57,12 +58,26 @@ def render_reply(
         private: False in groups, where Telegram offers no location-request keyboard.
         limit: Longest chunk, in UTF-16 code units of visible text.
     """
+    if reply.places:  # places are not hashable; "nearest" replies are rare anyway
+        return list(_render(reply, private, limit))
+    return list(_render_recent(reply, private, limit))
+
+
+def _render(reply: Reply, private: bool, limit: int) -> tuple[OutgoingText, ...]:
     body = split_text(reply.text, limit=limit - (_utf16_len(reply.title) + 2 if reply.title else 0))
     chunks = [html.escape(part) for part in body] or [""]
     if reply.title:
         chunks[0] = f"<b>{html.escape(reply.title)}</b>\n\n{chunks[0]}".rstrip()
     markup = reply_markup(reply, private=private)
-    return [OutgoingText(c, markup if i == len(chunks) - 1 else None) for i, c in enumerate(chunks)]
+    return tuple(
+        OutgoingText(c, markup if i == len(chunks) - 1 else None) for i, c in enumerate(chunks)
+    )
+
+
+#: Residents ask the same things over and over, and the conversation service answers
+#: them with equal replies: escaping, splitting and building keyboards once is enough.
+#: (The outputs are frozen: dataclasses of strings and PTB objects, which are immutable.)
+_render_recent = functools.lru_cache(maxsize=1024)(_render)
 
 
 def reply_markup(reply: Reply, *, private: bool = True) -> Markup | None:
