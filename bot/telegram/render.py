@@ -11,6 +11,7 @@ import functools
 import html
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import (
     InlineKeyboardButton,
@@ -96,7 +97,28 @@ def inline_keyboard(rows: Iterable[Iterable[Button]]) -> InlineKeyboardMarkup | 
     """Inline buttons: links open a URL, actions come back as callback data."""
     keyboard = [[_inline_button(b) for b in row] for row in rows]
     keyboard = [row for row in keyboard if row]
-    return InlineKeyboardMarkup(keyboard) if keyboard else None
+    return _KeptKeyboard(keyboard) if keyboard else None
+
+
+class _KeptKeyboard(InlineKeyboardMarkup):
+    """An inline keyboard that builds its JSON form once.
+
+    PTB turns the markup into a dict for every message it sends, and rendered replies
+    are kept for repeats (`render_reply`), so the same keyboard would be converted
+    again and again. A keyboard is immutable once built (PTB freezes it).
+    """
+
+    __slots__ = ("_as_dict",)
+
+    def to_dict(self, recursive: bool = True) -> dict[str, Any]:
+        """The Bot API form, built on the first call (callers only read it)."""
+        if not recursive:
+            return super().to_dict(recursive=False)
+        try:
+            return self._as_dict
+        except AttributeError:
+            self._as_dict: dict[str, Any] = super().to_dict()
+            return self._as_dict
 
 
 def link_keyboard(rows: Iterable[Iterable[Button]]) -> InlineKeyboardMarkup | None:
