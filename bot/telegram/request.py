@@ -35,7 +35,7 @@ MAX_RETRY_AFTER = 30.0
 
 
 #: The highest update id the poller running in this context has started; -1: none.
-#: Set by `bot.telegram.polling` around its getUpdates call (a context variable, so it
+#: Set by `bot.telegram.polling` before its getUpdates call (a context variable, so it
 #: reaches `PollingRequest` through PTB's call stack and no other caller sees it).
 KNOWN_UPDATES: ContextVar[int] = ContextVar("known_updates", default=-1)
 
