@@ -21,12 +21,14 @@ import asyncio
 import logging
 import math
 import re
+import weakref
 from collections import OrderedDict
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
+from bot.answering import MAX_CACHED_QUESTION, AnswerEngine
 from bot.knowledge.models import Entry, KnowledgeBase, Lang, Place
 from bot.matching import MatchOutcome, MatchResult
 from bot.runtime import EngineHolder
@@ -40,6 +42,8 @@ T = TypeVar("T")
 MAX_QUESTION_CHARS = 1000
 #: Telegram's limit on callback data.
 MAX_ACTION_BYTES = 64
+#: Replies to recent questions kept for repeats (per answer engine).
+RECENT_REPLIES = 4096
 
 _ACTION = re.compile(
     r"(?:m|c:[a-z0-9-]{1,40}|e:[a-z0-9-]{1,40}|f:[a-z0-9-]{1,40}:[+-]|l:(?:zh|en))"
@@ -131,6 +135,8 @@ class ConversationService:
     _last_question: _Lru[tuple[str, str]] = field(default_factory=lambda: _Lru(), init=False)
     #: Residents' language choices (None: no choice), read through to the database once.
     _chosen_lang: _Lru[str | None] = field(default_factory=lambda: _Lru(), init=False)
+    #: Replies to repeated questions, so a repeat is the same `Reply` (renderers keep theirs).
+    _replies: _ReplyMemo = field(default_factory=lambda: _ReplyMemo(), init=False, repr=False)
 
     # ----- entry points -------------------------------------------------------------------
 
@@ -140,7 +146,10 @@ class ConversationService:
         question = text[:MAX_QUESTION_CHARS]
         result = engine.answer(question)
         lang = await self._reply_lang(user, detected=result.lang)
-        reply = self._reply_for_match(engine.knowledge, result, lang)
+        reply = self._replies.get(engine, question, lang)
+        if reply is None:
+            reply = self._reply_for_match(engine.knowledge, result, lang)
+            self._replies.put(engine, question, lang, reply)
         if reply.entry_id is not None:
             self._remember(user.id, reply.entry_id, question)
         if self.storage is not None:
@@ -461,6 +470,35 @@ class ConversationService:
             return detected
         code = (user.client_lang or "zh").lower()
         return "zh" if code.startswith("zh") else "en"
+
+
+class _ReplyMemo:
+    """The replies to recent questions, valid for one answer engine.
+
+    A reply depends only on the engine's knowledge, the matcher's verdict (itself a pure
+    function of the question) and the language, so a repeated question needs no new one.
+    A reload brings a new engine, and the memo starts afresh (it holds the engine weakly,
+    so a replaced engine's index is freed all the same).
+    """
+
+    def __init__(self, size: int = RECENT_REPLIES) -> None:
+        self._engine: weakref.ref[AnswerEngine] | None = None
+        self._items: dict[tuple[str, Lang], Reply] = {}
+        self._size = size
+
+    def get(self, engine: AnswerEngine, question: str, lang: Lang) -> Reply | None:
+        if self._engine is None or self._engine() is not engine:
+            return None
+        return self._items.get((question, lang))
+
+    def put(self, engine: AnswerEngine, question: str, lang: Lang, reply: Reply) -> None:
+        if len(question) > MAX_CACHED_QUESTION:
+            return  # rarely repeated word for word: not worth the memory
+        if self._engine is None or self._engine() is not engine:
+            self._engine, self._items = weakref.ref(engine), {}
+        elif len(self._items) >= self._size:
+            del self._items[next(iter(self._items))]  # oldest first
+        self._items[(question, lang)] = reply
 
 
 class _Lru(Generic[T]):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import sqlite3
 import time
@@ -57,6 +58,9 @@ QUESTION_STATUSES: Final = ("answered", "clarify", "fallback")
 
 #: Stored texts are cut here; a help-desk question is short and the report shows one line.
 MAX_STORED_TEXT = 500
+#: Question rows written by one INSERT statement: 7 parameters each keeps a statement
+#: under 999, the smallest limit SQLite builds have had.
+QUESTIONS_PER_INSERT = 100
 #: How many entries `Stats.top_entries` lists.
 TOP_ENTRIES = 10
 
@@ -241,8 +245,8 @@ def _clean(text: str) -> str:
 
 
 async def _fetchall(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-    async with db.execute(sql, params) as cursor:
-        return list(await cursor.fetchall())
+    # One trip to the database thread (execute, fetch and close a cursor: three).
+    return list(await db.execute_fetchall(sql, params))
 
 
 async def _change(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> int:
@@ -250,9 +254,24 @@ async def _change(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
         return max(cursor.rowcount, 0)
 
 
-async def _change_many(db: aiosqlite.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-    async with db.executemany(sql, rows) as cursor:
-        return max(cursor.rowcount, 0)
+@functools.cache
+def _insert_questions_sql(rows: int) -> str:
+    """An INSERT of `rows` question rows: placeholders only, the values are parameters."""
+    return (
+        "INSERT INTO questions (created_at, user_hash, lang, text, status, entry_id, score)"
+        " VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
+    )
+
+
+async def _insert_questions(db: aiosqlite.Connection, rows: Sequence[Sequence[Any]]) -> None:
+    # One statement, so one trip to the database thread, per QUESTIONS_PER_INSERT rows;
+    # executemany inside BEGIN ... COMMIT took four (and the thread hands the GIL back
+    # and forth on each).
+    for start in range(0, len(rows), QUESTIONS_PER_INSERT):
+        chunk = rows[start : start + QUESTIONS_PER_INSERT]
+        await db.execute_fetchall(
+            _insert_questions_sql(len(chunk)), [value for row in chunk for value in row]
+        )
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:
@@ -415,15 +434,10 @@ class Storage:
                 # A failure is logged once by _strictly; residents' answers go on.
                 with contextlib.suppress(StorageUnavailable):
                     await self._strictly(
-                        lambda db: _change_many(
-                            db,
-                            "INSERT INTO questions"
-                            " (created_at, user_hash, lang, text, status, entry_id, score)"
-                            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            batch.rows,
-                        ),
+                        lambda db: _insert_questions(db, batch.rows),
                         write=True,
-                        transaction=True,
+                        # One statement is atomic by itself; more need a transaction.
+                        transaction=len(batch.rows) > QUESTIONS_PER_INSERT,
                     )
         finally:
             if not batch.done.done():

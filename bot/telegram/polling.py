@@ -10,6 +10,10 @@ that is the price of never answering zero times.
 
 Updates still go through the Application's update processor, so residents are
 served concurrently and each resident's messages stay in order.
+
+Until an update is confirmed, Telegram repeats it in every getUpdates answer;
+the polling request (`bot.telegram.request.PollingRequest`) drops those repeats
+before PTB builds objects from them, told which through `KNOWN_UPDATES`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import signal
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +30,8 @@ from typing import Any
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application
+
+from bot.telegram.request import KNOWN_UPDATES
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,9 @@ MAX_IN_FLIGHT = 256
 #: While updates are in flight Telegram cannot long-poll (it repeats them at once), so
 #: new updates are looked for this often until one finishes.
 REPOLL_SECONDS = 0.3
+#: ...and as soon as this share of the updates in flight is done, so the handlers never
+#: run dry while the next batch is on its way.
+REPOLL_SHARE = 0.5
 #: How long a stop waits for updates in flight before giving up on them (they will come again).
 DRAIN_SECONDS = 20.0
 
@@ -104,15 +114,17 @@ class AtLeastOncePoller:
                     self._start(update)
             if self._in_flight:
                 # Telegram cannot long-poll while updates are unconfirmed: each getUpdates
-                # would return them all again. Ask again once they are answered (the offset
-                # moves past them) or after a moment (for new updates), not after every
-                # single answer: that re-fetch storm cost 4x the CPU of answering.
+                # would return them all again. Ask again once a good share is answered (the
+                # offset moves past them) or after a moment (for new updates), not after
+                # every single answer: that re-fetch storm cost 4x the CPU of answering.
                 await self._wait_for_progress(stop)
         await self._drain()
 
     async def _fetch(self) -> tuple[Update, ...]:
         # With updates unfinished Telegram answers at once anyway (it repeats them).
         timeout = 0 if self._in_flight else self._timeout
+        # Runs as a task of its own: the value is seen by this call's request only.
+        KNOWN_UPDATES.set(self._highest_seen)
         return await self._app.bot.get_updates(
             offset=self.offset,
             timeout=timeout,
@@ -137,8 +149,8 @@ class AtLeastOncePoller:
         self._changed.set()
 
     async def _wait_for_progress(self, stop: asyncio.Event) -> None:
-        """Wait until the updates in flight are done, or REPOLL_SECONDS pass."""
-        target = self._completed + len(self._in_flight)
+        """Wait until REPOLL_SHARE of the updates in flight are done, or REPOLL_SECONDS pass."""
+        target = self._completed + max(1, math.ceil(len(self._in_flight) * REPOLL_SHARE))
         deadline = asyncio.get_running_loop().time() + REPOLL_SECONDS
         while self._in_flight and self._completed < target and not stop.is_set():
             remaining = deadline - asyncio.get_running_loop().time()

@@ -7,9 +7,11 @@ questions and knowledge text written by admins, and both may contain `<` or `&`.
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from telegram import (
     InlineKeyboardButton,
@@ -57,12 +59,26 @@ def render_reply(
         private: False in groups, where Telegram offers no location-request keyboard.
         limit: Longest chunk, in UTF-16 code units of visible text.
     """
+    if reply.places:  # places are not hashable; "nearest" replies are rare anyway
+        return list(_render(reply, private, limit))
+    return list(_render_recent(reply, private, limit))
+
+
+def _render(reply: Reply, private: bool, limit: int) -> tuple[OutgoingText, ...]:
     body = split_text(reply.text, limit=limit - (_utf16_len(reply.title) + 2 if reply.title else 0))
     chunks = [html.escape(part) for part in body] or [""]
     if reply.title:
         chunks[0] = f"<b>{html.escape(reply.title)}</b>\n\n{chunks[0]}".rstrip()
     markup = reply_markup(reply, private=private)
-    return [OutgoingText(c, markup if i == len(chunks) - 1 else None) for i, c in enumerate(chunks)]
+    return tuple(
+        OutgoingText(c, markup if i == len(chunks) - 1 else None) for i, c in enumerate(chunks)
+    )
+
+
+#: Residents ask the same things over and over, and the conversation service answers
+#: them with equal replies: escaping, splitting and building keyboards once is enough.
+#: (The outputs are frozen: dataclasses of strings and PTB objects, which are immutable.)
+_render_recent = functools.lru_cache(maxsize=1024)(_render)
 
 
 def reply_markup(reply: Reply, *, private: bool = True) -> Markup | None:
@@ -81,7 +97,28 @@ def inline_keyboard(rows: Iterable[Iterable[Button]]) -> InlineKeyboardMarkup | 
     """Inline buttons: links open a URL, actions come back as callback data."""
     keyboard = [[_inline_button(b) for b in row] for row in rows]
     keyboard = [row for row in keyboard if row]
-    return InlineKeyboardMarkup(keyboard) if keyboard else None
+    return _KeptKeyboard(keyboard) if keyboard else None
+
+
+class _KeptKeyboard(InlineKeyboardMarkup):
+    """An inline keyboard that builds its JSON form once.
+
+    PTB turns the markup into a dict for every message it sends, and rendered replies
+    are kept for repeats (`render_reply`), so the same keyboard would be converted
+    again and again. A keyboard is immutable once built (PTB freezes it).
+    """
+
+    __slots__ = ("_as_dict",)
+
+    def to_dict(self, recursive: bool = True) -> dict[str, Any]:
+        """The Bot API form, built on the first call (callers only read it)."""
+        if not recursive:
+            return super().to_dict(recursive=False)
+        try:
+            return self._as_dict
+        except AttributeError:
+            self._as_dict: dict[str, Any] = super().to_dict()
+            return self._as_dict
 
 
 def link_keyboard(rows: Iterable[Iterable[Button]]) -> InlineKeyboardMarkup | None:
