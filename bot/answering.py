@@ -54,6 +54,10 @@ class AnswerEngine:
         default_factory=dict, init=False, repr=False, compare=False
     )
 
+    def recent(self, question: str) -> MatchResult | None:
+        """The verdict on `question` if it was asked recently, else None (no matching)."""
+        return self._recent.get(question)
+
     def answer(self, question: str) -> MatchResult:
         """Match a resident's question against the knowledge base.
 

@@ -144,7 +144,7 @@ class ConversationService:
         """Answer a free-text question."""
         engine = self.engines.current  # one engine for the whole question
         question = text[:MAX_QUESTION_CHARS]
-        result = engine.answer(question)
+        result = await _verdict(engine, question)
         lang = await self._reply_lang(user, detected=result.lang)
         reply = self._replies.get(engine, question, lang)
         if reply is None:
@@ -470,6 +470,23 @@ class ConversationService:
             return detected
         code = (user.client_lang or "zh").lower()
         return "zh" if code.startswith("zh") else "en"
+
+
+async def _verdict(engine: AnswerEngine, question: str) -> MatchResult:
+    """The matcher's verdict on a question, the sentence model run off the event loop.
+
+    With embeddings on, a new question can spend tens of milliseconds in the model,
+    C code that releases the GIL: in a worker thread it runs on the other core while
+    the loop keeps serving other residents. A recent verdict, or lexical matching
+    (about a millisecond of Python, GIL held), is taken inline: a thread hop would
+    cost more than it frees.
+    """
+    result = engine.recent(question)
+    if result is not None:
+        return result
+    if not engine.matcher.semantic:
+        return engine.answer(question)
+    return await asyncio.to_thread(engine.answer, question)
 
 
 class _ReplyMemo:
