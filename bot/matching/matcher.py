@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from bot.matching.aspects import aspects
 from bot.matching.embedding import Embedder, Vectors, encode_cached
@@ -123,6 +123,9 @@ class Weights:
 
 #: Lexical, pinyin and sentence-embedding evidence together.
 SEMANTIC_WEIGHTS = Weights()
+#: Documents whose phrasings are kept as strings for fuzzy matching (the recently matched).
+PHRASINGS_CACHED = 4096
+
 #: "Did you mean" offers an entry only when it scores at least this, and at
 #: least this share of the best entry's score.
 CHOICE_MIN_SCORE = 5.0
@@ -166,13 +169,28 @@ class _Channel:
         self, ids: Sequence[int], n_texts: int, n_docs: int
     ) -> tuple[FloatArray, FloatArray]:
         """IDF mass shared with the message, per text and per document."""
-        per_text = np.zeros(n_texts)
-        per_doc = np.zeros(n_docs)
-        for index in ids:
-            weight = self.idf[index]
-            per_text[self.text_index[self.text_start[index] : self.text_start[index + 1]]] += weight
-            per_doc[self.doc_index[self.doc_start[index] : self.doc_start[index + 1]]] += weight
-        return per_text, per_doc
+        return (
+            _weighted_counts(self.text_start, self.text_index, self.idf, ids, n_texts),
+            _weighted_counts(self.doc_start, self.doc_index, self.idf, ids, n_docs),
+        )
+
+
+def _weighted_counts(
+    start: IntArray,
+    index: Int32Array,
+    idf: FloatArray,
+    ids: Sequence[int],
+    size: int,
+) -> FloatArray:
+    """Sum of `idf[t]` over the terms `ids`, per posting item: one bincount, not a
+    numpy call per term (a term's postings hold each item once)."""
+    if not ids:
+        return np.zeros(size)
+    spans = [index[start[t] : start[t + 1]] for t in ids]
+    counts = [len(span) for span in spans]
+    return np.bincount(
+        np.concatenate(spans), weights=np.repeat(idf[list(ids)], counts), minlength=size
+    ).astype(np.float64, copy=False)
 
 
 class _ChannelBuilder:
@@ -354,6 +372,9 @@ class Matcher:
         self._question_sound = question_sound
         per_doc = np.bincount(text_doc[text_kind == _QUESTION], minlength=len(doc_ids))
         self._doc_question_start: list[int] = [0, *np.cumsum(per_doc).tolist()]
+        # The phrasings of the documents matched lately, as strings (the packed store
+        # slices them anew on every access); lru_cache is thread-safe.
+        self._phrasings = functools.lru_cache(maxsize=PHRASINGS_CACHED)(self._doc_phrasings)
         self._words = words
         self._bigrams = bigrams
         self._pinyin = pinyin
@@ -668,7 +689,7 @@ class Matcher:
         docs = np.array(sorted(d for d in pool if prelim[d] > 0 or semantic_doc[d] > 0))
         if not len(docs):
             return _Features(text, np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty)
-        fuzzy = np.array([self._fuzzy(terms, int(d)) for d in docs])
+        fuzzy = self._fuzzy(terms, docs)
         pinyin_query = self._lexicon.is_pinyin_query(terms.words)
         return _Features(
             text=text,
@@ -711,13 +732,36 @@ class Matcher:
         )
         return similarity
 
-    def _fuzzy(self, terms: Terms, doc: int) -> float:
-        best = 0.0
-        for index in range(self._doc_question_start[doc], self._doc_question_start[doc + 1]):
-            if terms.core:
-                best = max(best, fuzz.ratio(terms.core, self._question_core[index]))
-            if terms.sound:
-                best = max(best, 0.9 * fuzz.ratio(terms.sound, self._question_sound[index]))
+    def _doc_phrasings(self, doc: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """A document's questions: content words and sounds."""
+        span = range(self._doc_question_start[doc], self._doc_question_start[doc + 1])
+        return (
+            tuple(self._question_core[i] for i in span),
+            tuple(self._question_sound[i] for i in span),
+        )
+
+    def _fuzzy(self, terms: Terms, docs: IntArray) -> FloatArray:
+        """rapidfuzz `ratio` of the message to each document's closest question (0..1):
+        content words, or their sound at 0.9; one C call per kind for all documents."""
+        cores: list[str] = []
+        sounds: list[str] = []
+        starts = np.zeros(len(docs), dtype=np.int64)
+        for position, doc in enumerate(docs.tolist()):
+            starts[position] = len(cores)
+            core, sound = self._phrasings(doc)
+            cores.extend(core)
+            sounds.extend(sound)
+        ratios = np.zeros(len(cores))
+        if terms.core and cores:
+            ratios = process.cdist([terms.core], cores, scorer=fuzz.ratio, dtype=np.float64)[0]
+        if terms.sound and sounds:
+            heard = process.cdist([terms.sound], sounds, scorer=fuzz.ratio, dtype=np.float64)[0]
+            ratios = np.maximum(ratios, 0.9 * heard)
+        best = np.zeros(len(docs))
+        if len(cores):
+            # Documents without questions keep 0 (reduceat would lend them a neighbour's).
+            has = np.diff(np.r_[starts, len(cores)]) > 0
+            best[has] = np.maximum.reduceat(ratios, starts[has])
         return best / 100.0
 
 
