@@ -1,11 +1,17 @@
-"""Fixtures shared across test folders: knowledge folders to read, copy and break."""
+"""Fixtures shared across test folders: knowledge folders to read, copy and break; a fake
+Bot API server; settings of the real services."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
+
+from bot.config import Settings
+from tests.telegram.fake_api import FakeBotApi
 
 VALID = Path(__file__).parent / "knowledge" / "fixtures" / "valid"
 SHIPPED = Path(__file__).parents[1] / "knowledge"
@@ -38,3 +44,22 @@ def shipped_copy(tmp_path: Path) -> Path:
     target = tmp_path / "shipped"
     shutil.copytree(SHIPPED, target, ignore=shutil.ignore_patterns(".*"))
     return target
+
+
+@pytest.fixture
+def api() -> Iterator[FakeBotApi]:
+    """A fake Bot API server of this test's own (its call log starts empty)."""
+    with FakeBotApi() as fake:
+        yield fake
+
+
+def lexical_settings(knowledge: Path, tmp_path: Path) -> Settings:
+    """Settings of the real services over `knowledge`: lexical matcher, SQLite file in tmp_path."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        knowledge_dir=knowledge,
+        database_path=tmp_path / "helpdesk.sqlite3",
+        embedding_cache_dir=tmp_path / "cache",
+        semantic_enabled=False,
+        user_hash_secret=SecretStr("test-secret"),
+    )

@@ -24,6 +24,7 @@ from bot.knowledge import load_knowledge
 from bot.matching import MatcherSettings
 from bot.runtime import EngineHolder
 from bot.services import Services
+from tests.conftest import lexical_settings
 
 SHIPPED = Path(__file__).resolve().parents[1] / "knowledge"
 QUESTION = "沈阳喜事是什么"
@@ -36,16 +37,7 @@ ENTRY_FILE = "marriage.yaml"
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
     knowledge = tmp_path / "knowledge"
     shutil.copytree(SHIPPED, knowledge, ignore=shutil.ignore_patterns(".*"))
-    opened = await Services.open(
-        Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            knowledge_dir=knowledge,
-            database_path=tmp_path / "helpdesk.sqlite3",
-            embedding_cache_dir=tmp_path / "cache",
-            semantic_enabled=False,
-            user_hash_secret=SecretStr("test-secret"),
-        )
-    )
+    opened = await Services.open(lexical_settings(knowledge, tmp_path))
     try:
         yield opened
     finally:

@@ -26,17 +26,15 @@ import os
 import re
 import shutil
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
 from telegram.ext import CommandHandler
 
-from bot.config import Settings
 from bot.conversation import (
     MAX_ACTION_BYTES,
     ConversationService,
@@ -47,6 +45,7 @@ from bot.conversation import (
 from bot.matching import MatchOutcome
 from bot.services import Services
 from bot.telegram.render import render_reply
+from tests.conftest import lexical_settings
 from tests.telegram import factories as f
 from tests.telegram.factories import Resident
 from tests.telegram.fake_api import ApiCall, FakeBotApi, _check_text
@@ -168,27 +167,11 @@ def fresh_user(client_lang: str | None = "zh-hans") -> User:
 @pytest_asyncio.fixture
 async def services(tmp_path: Path) -> AsyncIterator[Services]:
     """The real services (lexical matcher, SQLite file in tmp_path), as the bot opens them."""
-    opened = await Services.open(
-        Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            knowledge_dir=KNOWLEDGE_DIR,
-            database_path=tmp_path / "helpdesk.sqlite3",
-            embedding_cache_dir=tmp_path / "cache",
-            semantic_enabled=False,
-            user_hash_secret=SecretStr("test-secret"),
-        )
-    )
+    opened = await Services.open(lexical_settings(KNOWLEDGE_DIR, tmp_path))
     try:
         yield opened
     finally:
         await opened.close()
-
-
-@pytest.fixture
-def api() -> Iterator[FakeBotApi]:
-    """A fake Bot API server of this test's own (its call log starts empty)."""
-    with FakeBotApi() as fake:
-        yield fake
 
 
 # ----- checks --------------------------------------------------------------------------

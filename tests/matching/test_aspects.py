@@ -7,6 +7,14 @@ import pytest
 from bot.matching import MatchDocument, Matcher, MatcherSettings, MatchOutcome, normalize
 from bot.matching.aspects import aspects
 
+#: An entry about funeral facilities that gives no phone number.
+FUNERAL_FACILITIES = MatchDocument(
+    doc_id="funeral-facilities",
+    questions=("殡仪馆建设规划", "殡仪馆要新建吗"),
+    keywords=("殡仪馆",),
+    answer="全市将规划建设殡葬设施。",
+)
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
@@ -40,15 +48,7 @@ def test_aspects(text: str, expected: set[str]) -> None:
 
 
 def test_entry_that_never_mentions_what_is_asked_is_not_answered() -> None:
-    documents = [
-        MatchDocument(
-            doc_id="funeral-facilities",
-            questions=("殡仪馆建设规划", "殡仪馆要新建吗"),
-            keywords=("殡仪馆",),
-            answer="全市将规划建设殡葬设施。",
-        )
-    ]
-    matcher = Matcher.build(documents, settings=MatcherSettings(semantic=False))
+    matcher = Matcher.build([FUNERAL_FACILITIES], settings=MatcherSettings(semantic=False))
     assert matcher.match("殡仪馆要新建吗").outcome is MatchOutcome.ANSWERED
     # Same topic, but the entry has no phone number to give.
     assert matcher.match("殡仪馆电话多少").outcome is not MatchOutcome.ANSWERED
@@ -56,12 +56,7 @@ def test_entry_that_never_mentions_what_is_asked_is_not_answered() -> None:
 
 def test_result_names_what_no_offered_entry_speaks_of() -> None:
     documents = [
-        MatchDocument(
-            doc_id="funeral-facilities",
-            questions=("殡仪馆建设规划", "殡仪馆要新建吗"),
-            keywords=("殡仪馆",),
-            answer="全市将规划建设殡葬设施。",
-        ),
+        FUNERAL_FACILITIES,
         MatchDocument(
             doc_id="sea-burial",
             questions=("海葬怎么报名", "海葬要钱吗"),

@@ -39,6 +39,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from telegram import Bot
+from telegram.request import BaseRequest
+
 # PTB 22 warns (an error under filterwarnings=error) whenever it builds a RetryAfter from
 # a 429, unless this opt-in to its future timedelta type is set; the bot reads no such value.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -180,6 +183,16 @@ class FakeBotApi:
         assert self._server is not None, "start() the fake first"
         port = self._server.server_address[1]
         return f"http://127.0.0.1:{port}"
+
+    def bare_bot(self, *, request: BaseRequest, get_updates_request: BaseRequest) -> Bot:
+        """A plain PTB `Bot` (no Application) talking to this fake; use `async with`."""
+        return Bot(
+            TOKEN,
+            base_url=f"{self.url}/bot",
+            base_file_url=f"{self.url}/file/bot",
+            request=request,
+            get_updates_request=get_updates_request,
+        )
 
     # ----- driving the bot --------------------------------------------------------------
 

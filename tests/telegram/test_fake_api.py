@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -13,25 +13,15 @@ from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.request import HTTPXRequest
 
 from tests.telegram import factories
-from tests.telegram.fake_api import BOT_USERNAME, TOKEN, FakeBotApi
+from tests.telegram.fake_api import BOT_USERNAME, FakeBotApi
 
 RESIDENT = factories.Resident.new()
 
 
-@pytest.fixture
-def api() -> Iterator[FakeBotApi]:
-    with FakeBotApi() as fake:
-        yield fake
-
-
 @pytest_asyncio.fixture
 async def tg(api: FakeBotApi) -> AsyncIterator[Bot]:
-    bot = Bot(
-        TOKEN,
-        base_url=f"{api.url}/bot",
-        base_file_url=f"{api.url}/file/bot",
-        request=HTTPXRequest(read_timeout=5),
-        get_updates_request=HTTPXRequest(read_timeout=5),
+    bot = api.bare_bot(
+        request=HTTPXRequest(read_timeout=5), get_updates_request=HTTPXRequest(read_timeout=5)
     )
     async with bot:
         yield bot

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -13,26 +13,14 @@ from telegram.error import BadRequest
 
 from bot.telegram.request import KNOWN_UPDATES, PollingRequest, polling_request, sending_request
 from tests.telegram import factories
-from tests.telegram.fake_api import TOKEN, FakeBotApi
+from tests.telegram.fake_api import FakeBotApi
 
 RESIDENT = factories.Resident.new()
 
 
-@pytest.fixture
-def api() -> Iterator[FakeBotApi]:
-    with FakeBotApi() as fake:
-        yield fake
-
-
 @pytest_asyncio.fixture
 async def tg(api: FakeBotApi) -> AsyncIterator[Bot]:
-    bot = Bot(
-        TOKEN,
-        base_url=f"{api.url}/bot",
-        base_file_url=f"{api.url}/file/bot",
-        request=sending_request(2),
-        get_updates_request=polling_request(),
-    )
+    bot = api.bare_bot(request=sending_request(2), get_updates_request=polling_request())
     async with bot:
         yield bot
 
