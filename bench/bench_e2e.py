@@ -34,6 +34,7 @@ figures to compare.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tempfile
 import time
@@ -44,7 +45,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from bench._fake import FastBotApi, percentile
+from bench._fake import FastBotApi
+from bot.evaluation import percentile
 from tests.reliability.processes import (
     REPO,
     BotProcess,
@@ -228,11 +230,11 @@ def _measure(
         questions=count,
         replies=got,
         seconds=seconds,
-        backlog_p50=percentile(backlog, 50),
-        backlog_p99=percentile(backlog, 99),
+        backlog_p50=_latency(backlog, 0.5),
+        backlog_p99=_latency(backlog, 0.99),
         paced_rate=paced_rate,
-        paced_p50=percentile(paced_lat, 50),
-        paced_p99=percentile(paced_lat, 99),
+        paced_p50=_latency(paced_lat, 0.5),
+        paced_p99=_latency(paced_lat, 0.99),
         paced_lost=paced_lost,
         peak_rss_mib=rss / 1024 if rss is not None else None,
         cpu_ms_per_update=cpu,
@@ -271,6 +273,11 @@ def _paced(
 
 
 # ----- report ------------------------------------------------------------------------------
+
+
+def _latency(seconds: list[float], share: float) -> float:
+    """A percentile of latencies; NaN (printed "-") when there are none."""
+    return percentile(seconds, share) if seconds else math.nan
 
 
 def _ms(seconds: float) -> str:

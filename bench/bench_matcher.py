@@ -67,16 +67,11 @@ class Row:
 Answer = tuple[str | None, bool]
 
 
-def percentile(values: Sequence[float], share: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
-
-
 def run_method(
     name: str, dataset: str, answer: Callable[[str], Answer], questions: Sequence[Question]
 ) -> Row:
+    from bot.evaluation import percentile  # not at the top: child_startup times bot's imports
+
     timings: list[float] = []
     top1 = right = declined = in_scope = out_scope = 0
     for question in questions:
@@ -230,6 +225,7 @@ def peak_rss_mb() -> float:
 
 
 def child_scale(entries: int) -> dict[str, float]:
+    from bot.evaluation import percentile
     from bot.matching import MatchDocument, Matcher, MatcherSettings
 
     documents, synonyms, questions = our_data()

@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench._fake import percentile
 from bot.answering import AnswerEngine, build_engine
 from bot.config import Settings
+from bot.evaluation import percentile
 from bot.knowledge.loader import load_knowledge
 from bot.knowledge.models import Entry
 from bot.runtime import EngineHolder, matcher_settings
@@ -293,8 +293,8 @@ def _report_concurrent(times: list[float], state: Answering) -> None:
     for label, gaps in (("no reload running", state.idle_gaps), ("during reloads", state.gaps)):
         if gaps:
             print(
-                f"  time between two answers, {label}: p50 {percentile(gaps, 50) * 1000:.1f} ms,"
-                f" p99 {percentile(gaps, 99) * 1000:.1f} ms, max {max(gaps) * 1000:.0f} ms"
+                f"  time between two answers, {label}: p50 {percentile(gaps, 0.5) * 1000:.1f} ms,"
+                f" p99 {percentile(gaps, 0.99) * 1000:.1f} ms, max {max(gaps) * 1000:.0f} ms"
             )
     print("  (the reload builds in a thread; it shares the GIL with the answering task)")
     for error in state.errors[:5]:
