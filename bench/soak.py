@@ -135,22 +135,9 @@ class Soak:
         """Note the current and peak resident memory of the running process."""
         if self.process is None:
             return
-        status = _proc_status(self.process.pid)
-        if status:
-            self.rss.append((time.monotonic() - started, status["VmRSS"], len(self.processes)))
-
-
-def _proc_status(pid: int) -> dict[str, int]:
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:
-        return {}
-    out = {}
-    for line in lines:
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = int(value.split()[0])
-    return out
+        rss = self.process.rss_kib()
+        if rss is not None:
+            self.rss.append((time.monotonic() - started, rss, len(self.processes)))
 
 
 class _Timed:

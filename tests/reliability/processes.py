@@ -35,12 +35,19 @@ class BotProcess:
 
     def peak_rss_kib(self) -> int | None:
         """VmHWM: the most resident memory the process ever had (KiB); None once it exited."""
+        return self._status_kib("VmHWM")
+
+    def rss_kib(self) -> int | None:
+        """VmRSS: the resident memory now (KiB); None once it exited."""
+        return self._status_kib("VmRSS")
+
+    def _status_kib(self, key: str) -> int | None:
         try:
             status = Path(f"/proc/{self.pid}/status").read_text()
         except OSError:
             return None
         for line in status.splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
         return None
 
