@@ -43,10 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from bench._fake import FastBotApi
-from bot.evaluation import percentile
+from bot.evaluation import load_eval_questions, percentile
 from tests.reliability.processes import (
     REPO,
     BotProcess,
@@ -66,8 +64,7 @@ PACED_SECONDS = 8.0
 
 def load_questions(path: Path = EVAL_FILE) -> list[str]:
     """The `q` values of the evaluation set, in file order."""
-    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    return [str(item["q"]) for item in data["questions"] if str(item.get("q") or "").strip()]
+    return [item.q for item in load_eval_questions(path) if item.q.strip()]
 
 
 #: Endings residents type differently and normalisation removes: with `--distinct`
@@ -309,17 +306,9 @@ def _print_result(r: RunResult) -> None:
 
 def app_concurrency() -> tuple[int, int]:
     """What the app configures: PTB's concurrent updates, and the HTTP pool size."""
-    from bot.config import Settings
-    from bot.telegram.app import build_application
+    from bot.telegram.app import CONCURRENT_UPDATES
 
-    app = build_application(
-        Settings(_env_file=None, telegram_bot_token="1:bench", rate_limit=False)  # type: ignore[call-arg,arg-type]
-    )
-    try:
-        from bot.telegram.app import CONCURRENT_UPDATES as pool
-    except ImportError:  # the app's own constant; PTB's default pool otherwise
-        pool = 8
-    return app.concurrent_updates, pool
+    return CONCURRENT_UPDATES, CONCURRENT_UPDATES
 
 
 def breakdown(questions: list[str], *, count: int = 2000) -> dict[str, float]:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
-import signal
 import sqlite3
 import tempfile
 import time
@@ -95,8 +94,7 @@ class Soak:
     def kill_and_restart(self) -> None:
         """SIGKILL the bot and start it again."""
         assert self.process is not None
-        self.process.process.send_signal(signal.SIGKILL)
-        self.process.process.wait()
+        self.process.kill()
         self.start()
 
     # ----- traffic ----------------------------------------------------------------------
