@@ -7,20 +7,19 @@ with lexical matching only (no embedding model) for speed.
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from pydantic import SecretStr
 
 from bot.admin import CLI_ADMIN_ID, MAX_PENDING_SUGGESTIONS, AdminService
 from bot.config import Settings
 from bot.privacy import hash_user_id
+from tests.conftest import SHIPPED as SHIPPED_DIR
+from tests.conftest import lexical_settings
 
-SHIPPED = Path(__file__).resolve().parents[2] / "knowledge"
 SECRET = "test-secret"
 ADMIN_ID = 777
 ENTRY = "marriage-registration-points"
@@ -31,17 +30,9 @@ COMMENT = "# Answer entries: one question-and-answer topic each."
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    knowledge = tmp_path / "knowledge"
-    shutil.copytree(SHIPPED, knowledge, ignore=shutil.ignore_patterns(".*"))
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        knowledge_dir=knowledge,
-        database_path=tmp_path / "helpdesk.sqlite3",
-        embedding_cache_dir=tmp_path / "cache",
-        semantic_enabled=False,
-        user_hash_secret=SecretStr(SECRET),
-        admin_ids=frozenset({ADMIN_ID}),
+def settings(tmp_path: Path, shipped_copy: Path) -> Settings:
+    return lexical_settings(shipped_copy, tmp_path).model_copy(
+        update={"admin_ids": frozenset({ADMIN_ID})}
     )
 
 
@@ -138,7 +129,7 @@ async def test_accepted_suggestion_is_written_validated_reloaded_and_audited(
     assert result.message == f"Added “{NEW_QUESTION}” to {ENTRY} (marriage.yaml); reloaded."
     text = (settings.knowledge_dir / "marriage.yaml").read_text(encoding="utf-8")
     assert text.startswith(COMMENT + "\n")
-    original = (SHIPPED / "marriage.yaml").read_text(encoding="utf-8")
+    original = (SHIPPED_DIR / "marriage.yaml").read_text(encoding="utf-8")
     assert text.count("#") == original.count("#")  # every comment kept
     assert len(text.splitlines()) == len(original.splitlines()) + 1  # one line added
     assert admin.engines.current is not before
@@ -178,7 +169,7 @@ async def test_existing_question_is_not_added_twice(
     result = await admin.accept_suggestion(ADMIN_ID, suggestion.token)
     assert not result.ok and result.message.startswith("Not added:")
     assert (settings.knowledge_dir / "marriage.yaml").read_bytes() == (
-        SHIPPED / "marriage.yaml"
+        SHIPPED_DIR / "marriage.yaml"
     ).read_bytes()
 
 

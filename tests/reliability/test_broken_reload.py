@@ -7,7 +7,6 @@ one file was just broken the ways an admin's edit can break it.
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from tests.reliability.faulty_api import FaultyBotApi
 from tests.reliability.scenario import Scenario
-from tests.telegram.harness import KNOWLEDGE_DIR, make_settings, running_bot
+from tests.telegram.harness import make_settings, running_bot
 
 
 def _append(name: str, text: str) -> Callable[[Path], None]:
@@ -53,10 +52,12 @@ BREAKAGES = [
 
 @pytest.mark.parametrize("break_knowledge", BREAKAGES)
 async def test_broken_reload_keeps_the_previous_knowledge(
-    api: FaultyBotApi, tmp_path: Path, break_knowledge: Callable[[Path], None]
+    api: FaultyBotApi,
+    tmp_path: Path,
+    shipped_copy: Path,
+    break_knowledge: Callable[[Path], None],
 ) -> None:
-    knowledge = tmp_path / "knowledge"
-    shutil.copytree(KNOWLEDGE_DIR, knowledge)
+    knowledge = shipped_copy
     scenario = Scenario.make(residents=4, questions_each=6)
     settings = make_settings(api, tmp_path, knowledge_dir=knowledge, flood_messages=100)
     async with running_bot(settings, api) as bot:

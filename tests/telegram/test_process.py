@@ -3,59 +3,30 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests.reliability.processes import bot_environment, start_process
 from tests.telegram import factories as f
 from tests.telegram.factories import Resident
-from tests.telegram.fake_api import TOKEN, ApiCall, FakeBotApi
+from tests.telegram.fake_api import ApiCall, FakeBotApi
 from tests.telegram.harness import KNOWLEDGE_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def api() -> Iterator[FakeBotApi]:
-    with FakeBotApi() as fake:
-        yield fake
-
-
 def start_bot(api: FakeBotApi, tmp_path: Path, **env: str) -> subprocess.Popen[bytes]:
-    """`python -m bot run` in `tmp_path` (so no developer .env is read), logging to a file."""
-    environment = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO),
-        "PTB_TIMEDELTA": "1",
-        "TELEGRAM_BOT_TOKEN": TOKEN,
-        "TELEGRAM_BOT_API_URL": api.url,
-        "KNOWLEDGE_DIR": str(KNOWLEDGE_DIR),
-        "DATABASE_PATH": str(tmp_path / "helpdesk.sqlite3"),
-        "EMBEDDING_CACHE_DIR": str(tmp_path / "cache"),
-        # The embedding index takes half a minute to build from scratch; lexical is enough here.
-        "SEMANTIC_ENABLED": "false",
-        **env,
-    }
-    log = (tmp_path / "bot.log").open("wb")
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
-            cwd=tmp_path,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    finally:
-        log.close()
+    """`python -m bot run` in `tmp_path` (so no developer .env is read), logging to bot.log."""
+    # The embedding index takes half a minute to build from scratch; lexical is enough here.
+    environment = bot_environment(
+        api.url, tmp_path, LOG_LEVEL="INFO", SEMANTIC_ENABLED="false", **env
+    )
+    return start_process(["bot", "run"], environment, tmp_path, name="bot").process
 
 
 def stop(process: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> int:
