@@ -106,9 +106,9 @@ class Weights:
     semantic_pool: int = 20
     #: With embeddings on, the sentence model is skipped when the words alone
     #: decide (best entry at or above this score on the lexical calibration and
-    #: this far ahead of the runner-up): it costs ~10 ms plus ~1 ms a character,
-    #: the rest ~1 ms. Measured on eval.yaml and Tianchi dev: every figure the
-    #: same, a third of the messages skip it.
+    #: this far ahead of the runner-up): its cost grows with the message's length
+    #: (tens of ms), the rest is about a millisecond. Measured on eval.yaml and
+    #: Tianchi dev: every figure the same (`bench_matcher` prints how often it runs).
     skip_semantic_score: float = 99.0
     skip_semantic_margin: float = 50.0
     #: A longer message gives the words more to go on, and costs the model
