@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bot.answering import AnswerEngine, build_engine, documents_from_knowledge
 from bot.knowledge.loader import load_knowledge
 from bot.matching import MatcherSettings, MatchOutcome
+from tests.conftest import VALID
 
-FIXTURE_KNOWLEDGE = Path(__file__).parent / "knowledge" / "fixtures" / "valid"
+FIXTURE_KNOWLEDGE = VALID
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,9 @@ from bot.evaluation import (
 )
 from bot.knowledge.loader import load_knowledge
 from bot.matching import MatcherSettings
+from tests.conftest import VALID
 
-FIXTURE_KNOWLEDGE = Path(__file__).parent / "knowledge" / "fixtures" / "valid"
+FIXTURE_KNOWLEDGE = VALID
 
 EVAL_YAML = """\
 questions:

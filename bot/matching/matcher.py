@@ -509,10 +509,6 @@ class Matcher:
             weights=weights,
         )
 
-    def terms(self, text: str) -> Terms:
-        """The lexical terms of a normalised text, as this matcher indexes them."""
-        return self._lexicon.terms(text)
-
     def match(self, query: str, *, limit: int = 10) -> MatchResult:
         """Decide what a message is about.
 
@@ -784,27 +780,6 @@ def _top(values: FloatArray, count: int) -> IntArray:
         return np.flatnonzero(values > 0) if len(values) else np.zeros(0, dtype=np.int64)
     index = np.argpartition(-values, count)[:count]
     return index[values[index] > 0]
-
-
-def explain(matcher: Matcher, query: str) -> list[dict[str, float | str]]:
-    """Per-candidate evidence of a message, for tuning and debugging."""
-    text = strip_greeting(normalize(query))
-    features = matcher.features(text, matcher.terms(text))
-    raw = matcher.combine(features)
-    rows: list[dict[str, float | str]] = []
-    for i in np.argsort(-raw)[:10]:
-        rows.append(
-            {
-                "doc_id": matcher.doc_ids[int(features.docs[i])],
-                "raw": round(float(raw[i]), 3),
-                "lexical": round(float(features.lexical[i]), 3),
-                "coverage": round(float(features.coverage[i]), 3),
-                "pinyin": round(float(features.pinyin[i]), 3),
-                "fuzzy": round(float(features.fuzzy[i]), 3),
-                "semantic": round(float(features.semantic[i]), 3),
-            }
-        )
-    return rows
 
 
 #: Messages longer than this are embedded by their content words only (at most

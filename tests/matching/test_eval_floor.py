@@ -11,12 +11,19 @@ from pathlib import Path
 import pytest
 
 from bot.answering import AnswerEngine, build_engine
+from bot.config import Settings
 from bot.evaluation import InternalReport, evaluate_internal
 from bot.knowledge.loader import load_knowledge
 from bot.matching import MatcherSettings, load_embedder
+from bot.runtime import matcher_settings
+from tests.conftest import SHIPPED
 
-ROOT = Path(__file__).resolve().parents[2]
-EVAL_FILE = ROOT / "tests" / "data" / "eval.yaml"
+EVAL_FILE = Path(__file__).resolve().parents[1] / "data" / "eval.yaml"
+
+
+def test_the_floors_use_the_thresholds_the_bot_runs_with() -> None:
+    # The matcher's defaults and the settings' defaults are written in two places.
+    assert matcher_settings(Settings(_env_file=None)) == MatcherSettings()  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +36,7 @@ def shipped_engine(
     encodes every phrasing (~30 s), later runs only the questions.
     """
     return build_engine(
-        load_knowledge(ROOT / "knowledge"),
+        load_knowledge(SHIPPED),
         settings=MatcherSettings(),
         embedder=load_embedder("e5"),
         # pytest's cache survives between runs; with `-p no:cacheprovider` use a temp dir.

@@ -216,23 +216,6 @@ def test_query_embeddings_are_cached() -> None:
     assert embedder.calls == calls
 
 
-def test_changed_documents_miss_the_cache(tmp_path: Path) -> None:
-    Matcher.build(FIXTURE_DOCUMENTS, embedder=CountingEmbedder(), cache_dir=tmp_path)
-    changed = (*FIXTURE_DOCUMENTS[:-1], MatchDocument(doc_id="new", questions=("新问题",)))
-    embedder = CountingEmbedder()
-    Matcher.build(changed, embedder=embedder, cache_dir=tmp_path)
-    assert embedder.calls > 0
-
-
-def test_damaged_cache_is_recomputed(tmp_path: Path) -> None:
-    Matcher.build(FIXTURE_DOCUMENTS, embedder=CountingEmbedder(), cache_dir=tmp_path)
-    for path in tmp_path.glob("*.npy"):
-        path.write_bytes(b"not numpy")
-    embedder = CountingEmbedder()
-    Matcher.build(FIXTURE_DOCUMENTS, embedder=embedder, cache_dir=tmp_path)
-    assert embedder.calls > 0
-
-
 @pytest.fixture(scope="module")
 def semantic_matcher() -> Matcher:
     """The fixture knowledge base with the real sentence model (bundled, ~0.2 s to load)."""
