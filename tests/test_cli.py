@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -61,7 +62,8 @@ def test_help_lists_every_subcommand(tmp_path: Path) -> None:
         "unanswered",
         "forget",
     ):
-        assert command in result.stdout
+        # Listed as a subcommand (its own line), not just mentioned in another's help.
+        assert re.search(rf"^ {{4}}{command}\b", result.stdout, re.MULTILINE), command
 
 
 def test_ask_json_has_the_documented_shape(tmp_path: Path) -> None:

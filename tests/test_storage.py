@@ -17,6 +17,7 @@ import pytest
 from bot.privacy import hash_user_id
 from bot.storage import (
     MIGRATIONS,
+    QUESTIONS_PER_INSERT,
     SCHEMA_VERSION,
     STATUSES,
     Storage,
@@ -215,8 +216,10 @@ async def test_language_preference(storage: Storage) -> None:
 
 
 async def test_concurrent_records_all_land(storage: Storage, db_path: Path) -> None:
-    await asyncio.gather(*(ask(storage, user=i) for i in range(50)))
-    assert count(db_path, "questions") == 50
+    # More than one INSERT statement's worth, so a batch is split and written in one transaction.
+    many = 2 * QUESTIONS_PER_INSERT + 1
+    await asyncio.gather(*(ask(storage, user=i) for i in range(many)))
+    assert count(db_path, "questions") == many
 
 
 async def test_forget_user_deletes_only_that_user(storage: Storage, db_path: Path) -> None:

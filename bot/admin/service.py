@@ -204,12 +204,13 @@ class AdminService:
             )
         return EditResult(True, f"{_MESSAGES['replaced'][lang].format(file=filename)}\n{summary}")
 
-    async def forget(self, user_id: int, *, admin_id: int = CLI_ADMIN_ID) -> int:
-        """Delete everything stored about one user (audited without the user's id)."""
+    async def forget(self, user_id: int) -> int:
+        """Delete everything stored about one user, on a request that came another way
+        (the command line; audited as `CLI_ADMIN_ID`, without the user's id)."""
         removed = await self.storage.forget_user(user_id)
         # The audit keeps that a deletion happened, never whose: that is what was deleted.
         await self.storage.record_audit(
-            admin_id, action="forget", detail=f"deleted {removed} row(s) of one user"
+            CLI_ADMIN_ID, action="forget", detail=f"deleted {removed} row(s) of one user"
         )
         return removed
 

@@ -66,8 +66,6 @@ def near_duplicate_questions(knowledge: KnowledgeBase, sources: SourceMap) -> li
                 if norm:
                     questions.append(_Question(entry.id, lang, index, text))
                     normalized.append(norm)
-    if len(normalized) < 2:
-        return []
 
     problems: list[Problem] = []
     for i, j in similar_pairs(normalized, NEAR_DUPLICATE_RATIO):

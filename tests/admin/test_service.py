@@ -102,8 +102,8 @@ async def test_unanswered_groups_near_duplicates_with_the_closest_entry(
         ("养狗要办证吗", ("养狗要办证吗", "养狗需要办证吗"), 4)
     ]
     assert groups[0].kinds == {"fallback", "clarify"}
-    # Whatever the matcher finds closest is a real entry (or nothing at all).
-    assert groups[0].entry_id is None or groups[0].entry_id in admin.engines.knowledge.entries
+    # The closest entry the report offers to add the question to is a real one.
+    assert groups[0].entry_id in admin.engines.knowledge.entries
     csv = await admin.unanswered_csv(days=30, limit=10)
     assert csv.splitlines()[0].startswith("count,question,similar_questions")
     assert "4,养狗要办证吗,养狗需要办证吗" in csv
@@ -120,7 +120,6 @@ async def test_accepted_suggestion_is_written_validated_reloaded_and_audited(
     admin: AdminService, settings: Settings
 ) -> None:
     suggestion = admin.suggest(NEW_QUESTION, ENTRY, lang="zh")
-    assert len(f"ua:{suggestion.token}".encode()) <= 64  # fits Telegram's callback data
     before = admin.engines.current
 
     result = await admin.accept_suggestion(ADMIN_ID, suggestion.token)
