@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import html
 import logging
 import re
 import shutil
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,8 @@ import pytest_asyncio
 
 from bot.admin.editing import add_alternate_question
 from bot.config import Settings
-from bot.handlers import admin, admin_autoreload
-from bot.telegram.app import build_application
-from bot.telegram.context import BotApp
+from bot.handlers import admin_autoreload
 from tests.telegram import factories as f
-from tests.telegram import harness
 from tests.telegram.factories import GROUP_CHAT, Resident
 from tests.telegram.fake_api import ApiCall, FakeBotApi
 from tests.telegram.harness import KNOWLEDGE_DIR, RunningBot, make_settings, running_bot
@@ -46,30 +42,6 @@ ENTRY = "marriage-registration-points"
 #: The first line of marriage.yaml; edits must keep comments like it.
 COMMENT = "# Answer entries: one question-and-answer topic each."
 REFUSAL = "administrators only"
-#: How often the auto-reload job looks when these tests schedule it.
-FAST_RELOAD = dt.timedelta(seconds=0.2)
-
-
-def build_with_admin(settings: Settings) -> BotApp:
-    """The bot's Application with the admin handlers where `register_all` places them.
-
-    Until app.py registers them itself, they are added here at the head of group 0:
-    admin commands, `ua:` buttons and admins' documents match nothing a resident
-    handler matches, so the head routes like their place after resident commands.
-    Each part is added only when app.py did not already add it.
-    """
-    app = build_application(settings)
-    registered = any(
-        getattr(h, "callback", None) is admin.show_stats for hs in app.handlers.values() for h in hs
-    )
-    if not registered:
-        before = list(app.handlers[0])
-        admin.register(app)
-        app.handlers[0][:] = app.handlers[0][len(before) :] + before
-    assert app.job_queue is not None
-    if not app.job_queue.get_jobs_by_name(admin_autoreload.JOB_NAME):
-        admin_autoreload.register(app, interval=FAST_RELOAD)
-    return app
 
 
 @pytest.fixture(scope="module")
@@ -80,19 +52,10 @@ def knowledge_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-@pytest.fixture(scope="module")
-def patched_build() -> Iterator[None]:
-    """`running_bot` builds the Application with the admin handlers."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(harness, "build_application", build_with_admin)
-        yield
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def admin_bot(
     fake_api: FakeBotApi,
     knowledge_dir: Path,
-    patched_build: None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[RunningBot]:
     """The bot with ADMIN as its only admin, on the knowledge copy."""
@@ -411,7 +374,6 @@ async def wait_until(condition: Any, *, timeout: float = 20.0) -> None:
 
 
 async def test_auto_reload_follows_file_changes(
-    patched_build: None,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:

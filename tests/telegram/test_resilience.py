@@ -6,7 +6,6 @@ import asyncio
 import re
 import shutil
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,6 @@ from tests.telegram.fake_api import FakeBotApi
 from tests.telegram.harness import KNOWLEDGE_DIR, RunningBot, make_settings, running_bot
 
 QUESTION = "我想领证去哪"
-
-
-@pytest.fixture
-def api() -> Iterator[FakeBotApi]:
-    """A fake of this test's own: the module's shared `bot` may be polling `api`."""
-    with FakeBotApi() as fake:
-        yield fake
 
 
 def free_port() -> int:
@@ -139,7 +131,8 @@ async def test_webhook_accepts_the_right_secret_only(api: FakeBotApi, tmp_path: 
 async def test_failing_command_menu_does_not_stop_start_up(
     api: FakeBotApi, tmp_path: Path, code: int
 ) -> None:
-    api.fail_next("setMyCommands", code=code)
+    # Every try fails: a 500 is retried, so one failure alone would never reach start-up.
+    api.fail_next("setMyCommands", RETRIES + 1, code=code)
     async with running_bot(make_settings(api, tmp_path), api) as bot:
         calls = await bot.send(f.message(Resident.new(), QUESTION))
         assert calls[0].method == "sendMessage"
