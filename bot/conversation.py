@@ -145,7 +145,7 @@ class ConversationService:
         engine = self.engines.current  # one engine for the whole question
         question = text[:MAX_QUESTION_CHARS]
         result = await _verdict(engine, question)
-        lang = await self._reply_lang(user, detected=result.lang)
+        lang = await self.reply_lang(user, detected=result.lang)
         reply = self._replies.get(engine, question, lang)
         if reply is None:
             reply = self._reply_for_match(engine.knowledge, result, lang)
@@ -167,7 +167,7 @@ class ConversationService:
 
     async def press(self, user: User, action: str) -> Reply:
         """Handle a button press; forged or stale data gets a polite reply, never an error."""
-        lang = await self._reply_lang(user)
+        lang = await self.reply_lang(user)
         kb = self.engines.knowledge
         # fullmatch, not match: `$` would accept a trailing newline. The pattern is ASCII
         # only, so checking it first also keeps str.encode() away from lone surrogates.
@@ -188,7 +188,7 @@ class ConversationService:
 
     async def start(self, user: User, payload: str | None = None) -> Reply:
         """Greeting and the category menu; a deep-link payload opens that entry."""
-        lang = await self._reply_lang(user)
+        lang = await self.reply_lang(user)
         kb = self.engines.knowledge
         if payload:
             entry = kb.entries.get(payload.strip())
@@ -199,7 +199,7 @@ class ConversationService:
 
     async def help(self, user: User) -> Reply:
         """What the bot can do and how to ask."""
-        lang = await self._reply_lang(user)
+        lang = await self.reply_lang(user)
         kb = self.engines.knowledge
         return Reply(
             ReplyKind.INFO, lang, kb.texts.help.get(lang), buttons=self.menu(kb, lang).buttons
@@ -207,7 +207,7 @@ class ConversationService:
 
     async def privacy(self, user: User) -> Reply:
         """What is stored about the resident and for how long."""
-        lang = await self._reply_lang(user)
+        lang = await self.reply_lang(user)
         text = self.engines.knowledge.texts.privacy.get(lang)
         return Reply(
             ReplyKind.INFO, lang, text.replace("{retention_days}", str(self.retention_days))
@@ -215,7 +215,7 @@ class ConversationService:
 
     async def forget(self, user: User) -> Reply:
         """Delete everything stored about the resident."""
-        lang = await self._reply_lang(user)
+        lang = await self.reply_lang(user)
         if self.storage is None:
             return Reply(ReplyKind.INFO, lang, _t("forget_nothing", lang))
         self._chosen_lang.pop(user.id)
@@ -229,7 +229,7 @@ class ConversationService:
 
     async def choose_language(self, user: User) -> Reply:
         """Offer the language choice."""
-        lang = await self._reply_lang(user)
+        lang = await self.reply_lang(user)
         buttons = ((Button("中文", action="l:zh"), Button("English", action="l:en")),)
         return Reply(ReplyKind.INFO, lang, _t("choose_lang", lang), buttons=buttons)
 
@@ -256,14 +256,14 @@ class ConversationService:
             can_request: Whether the channel can show a "share my location" button
                 (Telegram offers it only in private chats).
         """
-        lang = await self._reply_lang(user)
+        lang = await self.reply_lang(user)
         if not can_request:
             return Reply(ReplyKind.INFO, lang, _t("share_location_manually", lang))
         return Reply(ReplyKind.INFO, lang, _t("share_location", lang), request_location=True)
 
     async def nearest(self, user: User, lat: float, lon: float) -> Reply:
         """The nearest place of each kind, with distance."""
-        lang = await self._reply_lang(user)
+        lang = await self.reply_lang(user)
         if not (
             math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180
         ):
@@ -279,14 +279,14 @@ class ConversationService:
 
     async def unsupported(self, user: User) -> Reply:
         """A sticker, photo, voice, document or contact: say what the bot understands."""
-        lang = await self._reply_lang(user)
+        lang = await self.reply_lang(user)
         return Reply(
             ReplyKind.INVALID, lang, self.engines.knowledge.texts.unsupported_media.get(lang)
         )
 
     async def flood_notice(self, user: User) -> Reply:
         """Sent once when a resident sends too many messages too fast."""
-        lang = await self._reply_lang(user)
+        lang = await self.reply_lang(user)
         return Reply(ReplyKind.INFO, lang, _t("flood", lang))
 
     def search(self, text: str, *, limit: int = 5) -> tuple[Lang, list[Entry]]:
@@ -455,7 +455,7 @@ class ConversationService:
             toast=_t("expired", lang),
         )
 
-    async def _reply_lang(self, user: User, *, detected: Lang | None = None) -> Lang:
+    async def reply_lang(self, user: User, *, detected: Lang | None = None) -> Lang:
         """The user's chosen language, else the question's, else the client's."""
         if self.storage is not None:
             if user.id in self._chosen_lang:

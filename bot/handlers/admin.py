@@ -12,7 +12,6 @@ import logging
 from collections.abc import Sequence
 
 from telegram import Message, Update
-from telegram import User as TelegramUser
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
@@ -140,7 +139,7 @@ async def accept_suggestion(update: Update, context: BotContext) -> None:
     if query is None or user is None:
         return
     admin = admin_service(context)
-    lang = await _lang(user, context)
+    lang = await context.conversation.reply_lang(context.resident(update))
     if not admin.is_admin(user.id):
         await query.answer(_t("refused", lang))
         return
@@ -232,7 +231,7 @@ async def _admin_request(
     if message is None or user is None:
         return None
     admin = admin_service(context)
-    lang = await _lang(user, context)
+    lang = await context.conversation.reply_lang(context.resident(update))
     if not admin.is_admin(user.id):
         await _say(message, lang, _t("refused", lang))
         return None
@@ -240,14 +239,6 @@ async def _admin_request(
         await _say(message, lang, _t("private_only", lang))
         return None
     return message, admin, lang
-
-
-async def _lang(user: TelegramUser, context: BotContext) -> Lang:
-    """The language the user chose with /lang, else their Telegram client's."""
-    storage = context.services.storage
-    chosen = await storage.get_language(user.id) if storage is not None else None
-    code = (chosen or user.language_code or "zh").lower()
-    return "zh" if code.startswith("zh") else "en"
 
 
 def _days(args: Sequence[str] | None, *, default: int) -> int | None:
