@@ -289,10 +289,10 @@ class ConversationService:
         lang = await self.reply_lang(user)
         return Reply(ReplyKind.INFO, lang, _t("flood", lang))
 
-    def search(self, text: str, *, limit: int = 5) -> tuple[Lang, list[Entry]]:
+    async def search(self, text: str, *, limit: int = 5) -> tuple[Lang, list[Entry]]:
         """Entries matching a query, best first (for inline mode); no fallback filtering."""
         engine = self.engines.current
-        result = engine.answer(text[:MAX_QUESTION_CHARS])
+        result = await _verdict(engine, text[:MAX_QUESTION_CHARS])
         if result.outcome not in (MatchOutcome.ANSWERED, MatchOutcome.CLARIFY):
             return result.lang, []
         kb = engine.knowledge

@@ -33,7 +33,7 @@ async def offer_answers(update: Update, context: BotContext) -> None:
     conversation = context.conversation
     text = query.query.strip()
     if text:
-        lang, entries = conversation.search(text)
+        lang, entries = await conversation.search(text)
     else:
         lang = "zh" if (query.from_user.language_code or "zh").startswith("zh") else "en"
         entries = _menu_sample(conversation)
