@@ -178,10 +178,6 @@ class FastBotApi:
             time.sleep(0.01)
         return False
 
-    def pending(self) -> int:
-        """Updates not confirmed by the bot yet."""
-        return len(self._updates)
-
     # ----- HTTP --------------------------------------------------------------------------
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

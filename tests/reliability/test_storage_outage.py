@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from bot.storage import Storage
 from tests.reliability.faulty_api import FaultyBotApi
 from tests.reliability.scenario import Scenario
 from tests.telegram.harness import RunningBot, make_settings, running_bot
@@ -48,6 +49,8 @@ async def test_locked_database(api: FaultyBotApi, tmp_path: Path) -> None:
         try:
             locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
             await _round(bot, scenario, range(2, 4))
+            # The lock did bite: the bot noticed and kept answering without records.
+            assert not _storage(bot).healthy
         finally:
             locker.execute("ROLLBACK")
             locker.close()
@@ -55,8 +58,7 @@ async def test_locked_database(api: FaultyBotApi, tmp_path: Path) -> None:
 
         await asyncio.sleep(RETRY_SECONDS + 0.2)
         await _round(bot, scenario, range(4, 6))
-        storage = bot.app.bot_data.services.storage  # type: ignore[union-attr]
-        assert storage is not None and storage.healthy
+        assert _storage(bot).healthy
     assert scenario.problems(api.calls()) == []  # every question answered, once, in order
     assert _rows(db_path) == (4 * per_round) + during
     assert 0 <= during <= 2 * per_round
@@ -86,3 +88,9 @@ async def test_database_directory_unusable(api: FaultyBotApi, tmp_path: Path) ->
     assert _rows(tmp_path / "data-before" / "helpdesk.sqlite3") == 2 * per_round
     assert _rows(data / "helpdesk.sqlite3") == 2 * per_round
     shutil.rmtree(tmp_path / "data-before")
+
+
+def _storage(bot: RunningBot) -> Storage:
+    services = bot.app.bot_data.services
+    assert services is not None and services.storage is not None
+    return services.storage
