@@ -89,7 +89,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "eval":
         from bot.evaluation import run_eval_command
 
-        return run_eval_command(args, lambda: settings)
+        return run_eval_command(args, settings)
     if command == "validate":
         return commands.validate(args.directory or settings.knowledge_dir)
     if command == "stats":

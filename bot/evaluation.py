@@ -14,14 +14,14 @@ import math
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 
-from bot.answering import AnswerEngine, build_engine
+from bot.answering import AnswerEngine
 from bot.matching import Embedder, MatchDocument, Matcher, MatcherSettings, MatchOutcome
 
 if TYPE_CHECKING:
@@ -355,27 +355,17 @@ def configure_eval_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-def run_eval_command(args: argparse.Namespace, settings_factory: Callable[[], Settings]) -> int:
+def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run `python -m bot eval` as parsed by `configure_eval_parser`.
 
     Returns:
         The exit status: 0, or 2 on bad arguments.
     """
-    from bot.knowledge.loader import load_knowledge
     from bot.matching import load_embedder
-    from bot.runtime import matcher_settings
+    from bot.runtime import matcher_settings, open_engine
 
-    settings = settings_factory()
-    semantic = settings.semantic_enabled if args.semantic is None else args.semantic
-    matching = matcher_settings(settings)
-    matching = MatcherSettings(
-        answer_threshold=matching.answer_threshold,
-        clarify_threshold=matching.clarify_threshold,
-        margin=matching.margin,
-        semantic=semantic,
-        max_clarify=matching.max_clarify,
-    )
-    embedder = load_embedder(settings.embedding_model) if semantic else None
+    if args.semantic is not None:
+        settings = settings.model_copy(update={"semantic_enabled": args.semantic})
     report: InternalReport | ExternalReport
     if args.faq is not None or args.queries is not None:
         if args.faq is None or args.queries is None:
@@ -385,19 +375,13 @@ def run_eval_command(args: argparse.Namespace, settings_factory: Callable[[], Se
             args.faq,
             args.queries,
             args.near_misses,
-            settings=matching,
-            embedder=embedder,
+            settings=matcher_settings(settings),
+            embedder=load_embedder(settings.embedding_model) if settings.semantic_enabled else None,
             cache_dir=settings.embedding_cache_dir,
             progress=not args.json,
         )
     else:
-        engine = build_engine(
-            load_knowledge(settings.knowledge_dir),
-            settings=matching,
-            embedder=embedder,
-            cache_dir=settings.embedding_cache_dir,
-        )
-        report = evaluate_internal(engine, args.file)
+        report = evaluate_internal(open_engine(settings).current, args.file)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
