@@ -316,6 +316,18 @@ def _split_languages(text: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class _Lexical:
+    """Word, bigram and pinyin evidence of one message for every document (arrays by document)."""
+
+    lexical: FloatArray
+    coverage: FloatArray
+    pinyin: FloatArray
+    #: The cheap ranking that picks the lexical pool, and that pool.
+    prelim: FloatArray
+    pool: IntArray
+
+
+@dataclass(frozen=True)
 class _Features:
     """Evidence for the candidate documents of one message (arrays aligned)."""
 
@@ -570,13 +582,19 @@ class Matcher:
         return MatchOutcome.CLARIFY
 
     def _rank(self, text: str, terms: Terms) -> list[Candidate]:
-        if self._embeddings is not None:
-            # The words alone may already decide; then the sentence model,
-            # most of the cost of a match, is not run.
-            candidates = self._score(self.features(text, terms, embed=False), LEXICAL_WEIGHTS)
-            if candidates and self._words_decide(text, candidates):
-                return candidates
-        return self._score(self.features(text, terms), self.weights)
+        evidence = self._lexical_evidence(terms)
+        if self._embeddings is None:
+            return self._score(self._features(text, terms, evidence), self.weights)
+        # The words alone may already decide; then the sentence model, most of
+        # the cost of a match, is not run.
+        words = self._features(text, terms, evidence)
+        candidates = self._score(words, LEXICAL_WEIGHTS)
+        if candidates and self._words_decide(text, candidates):
+            return candidates
+        semantic = self._semantic_evidence(text, terms)
+        return self._score(
+            self._features(text, terms, evidence, semantic, known=words), self.weights
+        )
 
     def _words_decide(self, text: str, candidates: Sequence[Candidate]) -> bool:
         w = self.weights
@@ -638,15 +656,17 @@ class Matcher:
 
         Args:
             text: The normalised message.
-            terms: Its terms (`terms`).
+            terms: Its terms (`Lexicon.terms`).
             embed: Run the sentence model (when the matcher has one).
         """
+        semantic = self._semantic_evidence(text, terms) if embed else None
+        return self._features(text, terms, self._lexical_evidence(terms), semantic)
+
+    def _lexical_evidence(self, terms: Terms) -> _Lexical:
+        """Per-document word, bigram and pinyin evidence of a message (all documents)."""
         w = self.weights
         n_texts = len(self._text_doc)
         n_docs = len(self.doc_ids)
-        empty = np.zeros(0)
-        if n_docs == 0:
-            return _Features(text, np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty)
         word_ids, word_mass = self._words.query(terms.words, self._unknown_words)
         bigram_ids, bigram_mass = self._bigrams.query(terms.bigrams, self._unknown_bigrams)
         pin_ids, pin_mass = self._pinyin.query(terms.pinyin, self._unknown_pinyin)
@@ -669,30 +689,61 @@ class Matcher:
         if pin_mass > 0:
             # Sounds cover typos: "地保 标准" is covered by an entry saying 低保.
             coverage_doc = np.maximum(coverage_doc, w.pinyin * pin_doc / pin_mass)
-
         prelim = lexical_doc + 0.5 * coverage_doc + 0.8 * pinyin_doc
-        pool = set(_top(prelim, w.lexical_pool).tolist())
-        semantic_doc = np.zeros(n_docs)
-        if self._embeddings is not None and embed and text:
-            vector = self._encode_query(_embedding_text(text, terms))
-            # einsum, not BLAS: OpenBLAS worker threads spinning next to the
-            # embedding model's thread made this 20x slower on two cores.
-            cosine = np.einsum("ij,j->i", self._embeddings, vector)
-            per_text = np.full(n_texts, -1.0)
-            per_text[self._embedded_texts] = cosine
-            semantic_doc = _max_per_doc(per_text, self._text_doc, n_docs)
-            pool.update(_top(semantic_doc, w.semantic_pool).tolist())
-        docs = np.array(sorted(d for d in pool if prelim[d] > 0 or semantic_doc[d] > 0))
+        return _Lexical(lexical_doc, coverage_doc, pinyin_doc, prelim, _top(prelim, w.lexical_pool))
+
+    def _semantic_evidence(self, text: str, terms: Terms) -> FloatArray | None:
+        """Best cosine of the message to each document's phrasings; None without a model."""
+        if self._embeddings is None or not text:
+            return None
+        vector = self._encode_query(_embedding_text(text, terms))
+        # einsum, not BLAS: OpenBLAS worker threads spinning next to the
+        # embedding model's thread made this 20x slower on two cores.
+        cosine = np.einsum("ij,j->i", self._embeddings, vector)
+        per_text = np.full(len(self._text_doc), -1.0)
+        per_text[self._embedded_texts] = cosine
+        return _max_per_doc(per_text, self._text_doc, len(self.doc_ids))
+
+    def _features(
+        self,
+        text: str,
+        terms: Terms,
+        lexical: _Lexical,
+        semantic: FloatArray | None = None,
+        *,
+        known: _Features | None = None,
+    ) -> _Features:
+        """The evidence of the candidate documents: the lexical pool, and the semantic
+        one when there are cosines. `known`: features of the same message whose fuzzy
+        ratios can be reused (they do not depend on the other candidates)."""
+        empty = np.zeros(0)
+        pool = set(lexical.pool.tolist())
+        semantic_doc = np.zeros(len(self.doc_ids))
+        if semantic is not None:
+            semantic_doc = semantic
+            pool.update(_top(semantic, self.weights.semantic_pool).tolist())
+        docs = np.array(
+            sorted(d for d in pool if lexical.prelim[d] > 0 or semantic_doc[d] > 0),
+            dtype=np.int64,
+        )
         if not len(docs):
-            return _Features(text, np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty)
-        fuzzy = self._fuzzy(terms, docs)
+            return _Features(text, docs, empty, empty, empty, empty, empty)
+        if known is not None and len(known.docs):
+            at = np.minimum(np.searchsorted(known.docs, docs), len(known.docs) - 1)
+            found = known.docs[at] == docs
+            fuzzy = np.zeros(len(docs))
+            fuzzy[found] = known.fuzzy[at[found]]
+            if not found.all():
+                fuzzy[~found] = self._fuzzy(terms, docs[~found])
+        else:
+            fuzzy = self._fuzzy(terms, docs)
         pinyin_query = self._lexicon.is_pinyin_query(terms.words)
         return _Features(
             text=text,
-            docs=docs.astype(np.int64),
-            lexical=lexical_doc[docs],
-            coverage=np.minimum(coverage_doc[docs], 1.0),
-            pinyin=pinyin_doc[docs],
+            docs=docs,
+            lexical=lexical.lexical[docs],
+            coverage=np.minimum(lexical.coverage[docs], 1.0),
+            pinyin=lexical.pinyin[docs],
             fuzzy=fuzzy,
             semantic=semantic_doc[docs],
             pinyin_query=pinyin_query,
