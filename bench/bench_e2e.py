@@ -7,9 +7,11 @@
 What runs, each as its own `python -m ...` process against `bench._fake.FastBotApi`
 on 127.0.0.1, with long polling (getUpdates), as in production:
 
-1. `bench.echo_bot`, the baseline: the same PTB stack (the app's concurrency and
-   pool size), escaping and echoing text; run again after (2) as the machine
-   may be shared, and the baseline is the mean of the two.
+1. `bench.echo_bot`, the baseline: a bare PTB bot on PTB's own HTTP request (the
+   app's concurrency and pool size), escaping and echoing text; run again after
+   (2) as the machine may be shared, and the baseline is the mean of the two.
+   Also once on the bot's own transport (aiohttp): the help-desk bot against
+   that run is the cost of our own code alone, with the HTTP layer equal.
 2. `bot run` with RATE_LIMIT=false, lexical matching (SEMANTIC_ENABLED=false).
 3. `bot run` with semantic matching on (the shipped default; e5 embeddings are
    built into a temporary cache first, which is not timed) - a shorter run.
@@ -425,6 +427,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         results.append(ours)
         _print_result(ours)
+        same_transport = run_load(
+            "echo bot on the bot's transport (aiohttp)", [*echo_args, "--transport", "aiohttp"],
+            {}, **load, workdir=root / "echo-aiohttp", paced=False,
+        )  # fmt: skip
+        results.append(same_transport)
+        _print_result(same_transport)
         # The machine may be shared: a second echo run brackets ours in time.
         again = run_load(
             "echo bot (bare PTB), again", echo_args, {}, **load, workdir=root / "echo2",
@@ -463,6 +471,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {r.name:<52} {r.throughput:7.0f} upd/s  {ratio:5.2f} x echo")
     target = ours.throughput / baseline if baseline else 0.0
     print(f"  target >= 0.80 x echo (rate limiting off): {target:.2f}")
+    if same_transport.throughput:
+        print(
+            "  our own code's cost, the HTTP layer equal:"
+            f" {ours.throughput / same_transport.throughput:.2f} x the echo bot on aiohttp"
+        )
     print("\nwhere the bot's own time goes (in-process, lexical, per question):")
     for step, ms in breakdown(questions).items():
         print(f"  {step:<44} {ms:6.2f} ms")

@@ -22,7 +22,7 @@ from telegram.constants import ParseMode
 from telegram.ext import ApplicationBuilder, ContextTypes, Defaults, MessageHandler, filters
 
 # Only the HTTP settings module: the echo bot must not load the help-desk stack.
-from bot.telegram.request import polling_request, sending_request
+from bot.telegram.request import plain_request, polling_request
 
 
 async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         help="concurrent_updates (0: sequential, PTB's default)",
     )
     parser.add_argument("--pool", type=int, default=8, help="HTTP connection pool size (8)")
+    parser.add_argument(
+        "--transport",
+        choices=("httpx", "aiohttp"),
+        default="httpx",
+        help="httpx: PTB's own request (default); aiohttp: the help-desk bot's transport",
+    )
     args = parser.parse_args(argv)
     base = os.environ["TELEGRAM_BOT_API_URL"].rstrip("/")
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
@@ -50,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         .base_url(f"{base}/bot")
         .base_file_url(f"{base}/file/bot")
         # The app's own HTTP settings, so the comparison is about the work, not the network.
-        .request(sending_request(args.pool, retrying=False))
+        .request(plain_request(args.pool, args.transport))
         .get_updates_request(polling_request())
         .defaults(Defaults(parse_mode=ParseMode.HTML))
         .concurrent_updates(args.concurrent if args.concurrent > 1 else False)

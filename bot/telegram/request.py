@@ -4,8 +4,8 @@ python-telegram-bot retries nothing but (with the rate limiter) a 429. A reply
 lost to a 502 from a proxy, a dropped connection or a timeout is a resident
 left without an answer, so sends are retried a few times with backoff. A read
 timeout may hide a message Telegram did deliver; a rare duplicate is better
-than a lost answer. Sends travel as one JSON body rather than PTB's form fields:
-a long Chinese answer costs a percent-escape per byte in Python, JSON one C call.
+than a lost answer. Sends go through `bot.telegram.transport` (aiohttp, JSON
+bodies), which costs a fraction of PTB's httpx request per call.
 
 The polling request skips, before PTB parses them, the updates the poller has
 already started: until they are answered Telegram sends them again with every
@@ -18,11 +18,12 @@ import asyncio
 import json
 import logging
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Literal, TypedDict
 
-import httpx
-from telegram.error import NetworkError, TimedOut
+from telegram.error import NetworkError
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
+
+from bot.telegram.transport import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -71,27 +72,43 @@ def _update_at_or_below(update: object, known: int) -> bool:
     return isinstance(update_id, int) and update_id <= known
 
 
-def sending_request(pool_size: int, *, retrying: bool = True) -> HTTPXRequest:
-    """The request object that sends answers.
+class _Timeouts(TypedDict):
+    connect_timeout: float
+    read_timeout: float
+    write_timeout: float
+    pool_timeout: float
 
-    Answers are small, so a slow network should fail in seconds, not hang a handler.
+
+#: Timeouts of the calls that send answers (seconds). Answers are small, so a slow
+#: network should fail in seconds, not hang a handler.
+SEND_TIMEOUTS = _Timeouts(
+    connect_timeout=10.0, read_timeout=15.0, write_timeout=15.0, pool_timeout=5.0
+)
+
+
+def sending_request(pool_size: int) -> RetryingRequest:
+    """The request object that sends answers: aiohttp, retrying what failed.
 
     Args:
         pool_size: Connections; one per update in flight, so none waits for a free one.
-        retrying: Retry failed sends (the bot); False gives PTB's plain request (baselines).
     """
-    kind = RetryingRequest if retrying else HTTPXRequest
-    return kind(
-        connection_pool_size=pool_size,
-        connect_timeout=10.0,
-        read_timeout=15.0,
-        write_timeout=15.0,
-        pool_timeout=5.0,
-    )
+    return RetryingRequest(pool_size, **SEND_TIMEOUTS)
 
 
-class RetryingRequest(HTTPXRequest):
-    """`HTTPXRequest` that sends JSON and retries 5xx answers, 429s and network failures."""
+def plain_request(pool_size: int, transport: Literal["httpx", "aiohttp"]) -> BaseRequest:
+    """A request object with the same settings that retries nothing (benchmark baselines).
+
+    Args:
+        pool_size: Connections.
+        transport: "httpx" is PTB's own `HTTPXRequest`; "aiohttp" the bot's transport.
+    """
+    if transport == "aiohttp":
+        return AiohttpRequest(pool_size, **SEND_TIMEOUTS)
+    return HTTPXRequest(connection_pool_size=pool_size, **SEND_TIMEOUTS)
+
+
+class RetryingRequest(AiohttpRequest):
+    """`AiohttpRequest` that retries 5xx answers, 429s and network failures."""
 
     async def do_request(
         self,
@@ -106,7 +123,7 @@ class RetryingRequest(HTTPXRequest):
         for attempt in range(RETRIES + 1):
             last = attempt == RETRIES
             try:
-                code, payload = await self._send(url, method, request_data, *args, **kwargs)
+                code, payload = await super().do_request(url, method, request_data, *args, **kwargs)
             except NetworkError as exc:  # TimedOut is a NetworkError too
                 if last:
                     raise
@@ -126,49 +143,6 @@ class RetryingRequest(HTTPXRequest):
             await asyncio.sleep(pause)
             pause *= 2
         raise AssertionError("unreachable")  # the last attempt returns or raises
-
-    async def _send(
-        self, url: str, method: str, request_data: RequestData | None, *args: Any, **kwargs: Any
-    ) -> tuple[int, bytes]:
-        """One attempt: the parameters as a JSON body (uploads go as PTB sends them)."""
-        if request_data is None or request_data.contains_files or args:
-            return await super().do_request(url, method, request_data, *args, **kwargs)
-        # The Bot API takes JSON bodies; ensure_ascii keeps a lone surrogate (which
-        # Telegram's own JSON can deliver) from failing the encoding.
-        body = json.dumps(request_data.parameters, separators=(",", ":")).encode()
-        client = self._client  # PTB's client: its pool, limits and proxy settings
-        default, unset = client.timeout, BaseRequest.DEFAULT_NONE
-        timeout = httpx.Timeout(
-            connect=_given(kwargs.get("connect_timeout", unset), default.connect),
-            read=_given(kwargs.get("read_timeout", unset), default.read),
-            write=_given(kwargs.get("write_timeout", unset), default.write),
-            pool=_given(kwargs.get("pool_timeout", unset), default.pool),
-        )
-        try:
-            response = await client.request(
-                method=method,
-                url=url,
-                headers={"User-Agent": self.USER_AGENT, "Content-Type": "application/json"},
-                timeout=timeout,
-                content=body,
-            )
-        except httpx.TimeoutException as exc:
-            # The same errors as HTTPXRequest.do_request raises.
-            if isinstance(exc, httpx.PoolTimeout):
-                raise TimedOut(
-                    "Pool timeout: all connections in the connection pool are occupied."
-                ) from exc
-            raise TimedOut from exc
-        except httpx.HTTPError as exc:
-            raise NetworkError(f"httpx.{exc.__class__.__name__}: {exc}") from exc
-        return response.status_code, response.content
-
-
-def _given(value: object, default: float | None) -> float | None:
-    """A timeout passed to a bot method (None: no limit), else the request object's own."""
-    if value is None or isinstance(value, int | float):
-        return value
-    return default  # BaseRequest.DEFAULT_NONE, or not passed at all
 
 
 def _name(url: str) -> str:
