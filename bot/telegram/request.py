@@ -2,9 +2,10 @@
 
 python-telegram-bot retries nothing but (with the rate limiter) a 429. A reply
 lost to a 502 from a proxy, a dropped connection or a timeout is a resident
-left without an answer, so sends are retried a few times with backoff. A read
-timeout may hide a message Telegram did deliver; a rare duplicate is better
-than a lost answer. Sends travel as one JSON body rather than PTB's form fields:
+left without an answer, so sends are retried a few times with backoff. A 429 is
+retried here only when no rate limiter is installed: the limiter must see it to
+pause every send for the wait Telegram asks for. A read timeout may hide a
+message Telegram did deliver; a rare duplicate is better than a lost answer. Sends travel as one JSON body rather than PTB's form fields:
 a long Chinese answer costs a percent-escape per byte in Python, JSON one C call.
 
 The polling request skips, before PTB parses them, the updates the poller has
@@ -15,8 +16,10 @@ getUpdates (see `bot.telegram.polling`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -30,7 +33,8 @@ log = logging.getLogger(__name__)
 RETRIES = 3
 #: First pause between attempts (seconds), doubled each time.
 BACKOFF = 0.5
-#: The longest `retry_after` of a 429 honoured here; longer waits are the rate limiter's call.
+#: The longest `retry_after` of a 429 honoured here (without a rate limiter); longer waits
+#: fail the send.
 MAX_RETRY_AFTER = 30.0
 
 
@@ -71,7 +75,9 @@ def _update_at_or_below(update: object, known: int) -> bool:
     return isinstance(update_id, int) and update_id <= known
 
 
-def sending_request(pool_size: int, *, retrying: bool = True) -> HTTPXRequest:
+def sending_request(
+    pool_size: int, *, retrying: bool = True, retry_429: bool = True
+) -> HTTPXRequest:
     """The request object that sends answers.
 
     Answers are small, so a slow network should fail in seconds, not hang a handler.
@@ -79,8 +85,11 @@ def sending_request(pool_size: int, *, retrying: bool = True) -> HTTPXRequest:
     Args:
         pool_size: Connections; one per update in flight, so none waits for a free one.
         retrying: Retry failed sends (the bot); False gives PTB's plain request (baselines).
+        retry_429: Also wait out and retry 429s; False when a rate limiter does that.
     """
-    kind = RetryingRequest if retrying else HTTPXRequest
+    kind: Callable[..., HTTPXRequest] = (
+        functools.partial(RetryingRequest, retry_429=retry_429) if retrying else HTTPXRequest
+    )
     return kind(
         connection_pool_size=pool_size,
         connect_timeout=10.0,
@@ -91,7 +100,19 @@ def sending_request(pool_size: int, *, retrying: bool = True) -> HTTPXRequest:
 
 
 class RetryingRequest(HTTPXRequest):
-    """`HTTPXRequest` that sends JSON and retries 5xx answers, 429s and network failures."""
+    """`HTTPXRequest` that sends JSON and retries 5xx answers, network failures and 429s.
+
+    Args:
+        retry_429: Wait out and retry a 429 here. False passes it on (PTB raises
+            `RetryAfter`) for a rate limiter, which then pauses every send, not just this one.
+        **kwargs: As `HTTPXRequest`.
+    """
+
+    __slots__ = ("_retry_429",)
+
+    def __init__(self, *, retry_429: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._retry_429 = retry_429
 
     async def do_request(
         self,
@@ -114,7 +135,7 @@ class RetryingRequest(HTTPXRequest):
                     "%s failed (%s); retry %d in %.1f s", _name(url), exc, attempt + 1, pause
                 )
             else:
-                if code == 429 and not last:
+                if code == 429 and self._retry_429 and not last:
                     wait = _retry_after(payload)
                     if wait is not None and wait <= MAX_RETRY_AFTER:
                         log.warning("%s: 429, waiting %.0f s", _name(url), wait)
