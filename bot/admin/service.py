@@ -155,15 +155,17 @@ class AdminService:
         except (ValueError, KeyError) as exc:
             return EditResult(False, _MESSAGES["not_added"][lang].format(error=exc))
         result = await self.reload(admin_id, reason=f"added question to {suggestion.entry_id}")
+        # The file changed whether or not the reload worked: the audit says so either way.
+        detail = f"{suggestion.entry_id} <- {suggestion.question} ({path.name})"
+        await self.storage.record_audit(
+            admin_id,
+            action="add_question",
+            detail=detail if result.ok else f"{detail}; reload failed",
+        )
         if not result.ok:
             return EditResult(
                 False, "\n".join([_MESSAGES["added_reload_failed"][lang], *result.errors])
             )
-        await self.storage.record_audit(
-            admin_id,
-            action="add_question",
-            detail=f"{suggestion.entry_id} <- {suggestion.question} ({path.name})",
-        )
         return EditResult(
             True,
             _MESSAGES["added"][lang].format(

@@ -2,9 +2,10 @@
 
 python-telegram-bot retries nothing but (with the rate limiter) a 429. A reply
 lost to a 502 from a proxy, a dropped connection or a timeout is a resident
-left without an answer, so sends are retried a few times with backoff. A read
-timeout may hide a message Telegram did deliver; a rare duplicate is better
-than a lost answer. Sends go through `bot.telegram.transport` (aiohttp, JSON
+left without an answer, so sends are retried a few times with backoff. A 429 is
+retried here only when no rate limiter is installed: the limiter must see it to
+pause every send for the wait Telegram asks for. A read timeout may hide a
+message Telegram did deliver; a rare duplicate is better than a lost answer. Sends go through `bot.telegram.transport` (aiohttp, JSON
 bodies), which costs a fraction of PTB's httpx request per call.
 
 The polling request skips, before PTB parses them, the updates the poller has
@@ -86,13 +87,14 @@ SEND_TIMEOUTS = _Timeouts(
 )
 
 
-def sending_request(pool_size: int) -> RetryingRequest:
+def sending_request(pool_size: int, *, retry_429: bool = True) -> RetryingRequest:
     """The request object that sends answers: aiohttp, retrying what failed.
 
     Args:
         pool_size: Connections; one per update in flight, so none waits for a free one.
+        retry_429: Also wait out and retry 429s; False when a rate limiter does that.
     """
-    return RetryingRequest(pool_size, **SEND_TIMEOUTS)
+    return RetryingRequest(pool_size, retry_429=retry_429, **SEND_TIMEOUTS)
 
 
 def plain_request(pool_size: int, transport: Literal["httpx", "aiohttp"]) -> BaseRequest:
@@ -108,7 +110,18 @@ def plain_request(pool_size: int, transport: Literal["httpx", "aiohttp"]) -> Bas
 
 
 class RetryingRequest(AiohttpRequest):
-    """`AiohttpRequest` that retries 5xx answers, 429s and network failures."""
+    """`AiohttpRequest` that retries 5xx answers, network failures and 429s.
+
+    Args:
+        pool_size: As `AiohttpRequest`.
+        retry_429: Wait out and retry a 429 here. False passes it on (PTB raises
+            `RetryAfter`) for a rate limiter, which then pauses every send, not just this one.
+        **timeouts: As `AiohttpRequest`.
+    """
+
+    def __init__(self, pool_size: int, *, retry_429: bool = True, **timeouts: float | None) -> None:
+        super().__init__(pool_size, **timeouts)
+        self._retry_429 = retry_429
 
     async def do_request(
         self,
@@ -131,7 +144,7 @@ class RetryingRequest(AiohttpRequest):
                     "%s failed (%s); retry %d in %.1f s", _name(url), exc, attempt + 1, pause
                 )
             else:
-                if code == 429 and not last:
+                if code == 429 and self._retry_429 and not last:
                     wait = _retry_after(payload)
                     if wait is not None and wait <= MAX_RETRY_AFTER:
                         log.warning("%s: 429, waiting %.0f s", _name(url), wait)

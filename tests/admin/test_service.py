@@ -6,6 +6,7 @@ with lexical matching only (no embedding model) for speed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
@@ -141,6 +142,38 @@ async def test_accepted_suggestion_is_written_validated_reloaded_and_audited(
 
     again = await admin.accept_suggestion(ADMIN_ID, suggestion.token)  # tokens are single use
     assert not again.ok and "expired" in again.message
+
+
+async def test_question_written_but_not_reloaded_is_still_audited(
+    admin: AdminService, settings: Settings
+) -> None:
+    # Breaking a file beforehand would make the edit refuse (it validates the whole
+    # folder), so the break lands between the write and the reload: while another
+    # reload holds the engines, as /reload or the auto-reload job can.
+    suggestion = admin.suggest(NEW_QUESTION, ENTRY, lang="zh")
+    marriage, funeral = (
+        settings.knowledge_dir / "marriage.yaml",
+        settings.knowledge_dir / "funeral.yaml",
+    )
+    async with admin.engines._lock:
+        accepting = asyncio.create_task(admin.accept_suggestion(ADMIN_ID, suggestion.token))
+        while NEW_QUESTION not in marriage.read_text(encoding="utf-8"):
+            assert not accepting.done(), (await accepting).message
+            await asyncio.sleep(0.01)
+        broken = funeral.read_text(encoding="utf-8").replace(
+            "category: funeral\n", "category: x\n", 1
+        )
+        funeral.write_text(broken, encoding="utf-8")
+    result = await accepting
+
+    assert not result.ok
+    assert result.message.startswith("Added, but the reload failed:")
+    assert "funeral.yaml:" in result.message and "unknown category 'x'" in result.message
+    assert NEW_QUESTION not in admin.engines.knowledge.entries[ENTRY].questions.zh  # old kept
+    assert [(a, d) for _, a, d in audit(settings)] == [
+        ("reload", f"added question to {ENTRY}: failed"),
+        ("add_question", f"{ENTRY} <- {NEW_QUESTION} (marriage.yaml); reload failed"),
+    ]
 
 
 async def test_results_speak_the_admins_language(admin: AdminService) -> None:

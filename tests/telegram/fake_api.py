@@ -74,6 +74,8 @@ class ApiCall:
     error: int | None = None
     #: The `result` the fake returned (a Message for sendMessage and the like).
     result: Any = None
+    #: `time.monotonic()` when the request arrived, to show how long the bot waited.
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def text(self) -> str:

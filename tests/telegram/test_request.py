@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, RetryAfter
 
 from bot.telegram.request import KNOWN_UPDATES, PollingRequest, polling_request, sending_request
 from tests.telegram import factories
@@ -56,6 +56,28 @@ async def test_a_refused_send_raises_as_before(tg: Bot) -> None:
     # Telegram's answer is read by PTB as always: a 400 is a BadRequest, not retried.
     with pytest.raises(BadRequest):
         await tg.send_message(RESIDENT.id, "<b>unclosed", parse_mode=ParseMode.HTML)
+
+
+@pytest.mark.parametrize(
+    ("retry_429", "errors"),
+    [
+        (True, [429, None]),  # no rate limiter: the request object waits and retries
+        (False, [429]),  # a rate limiter must see the 429, so it is passed on untouched
+    ],
+    ids=["retried-here", "left-to-the-rate-limiter"],
+)
+async def test_a_429_is_retried_only_when_asked(
+    api: FakeBotApi, retry_429: bool, errors: list[int | None]
+) -> None:
+    request = sending_request(2, retry_429=retry_429)
+    async with api.bare_bot(request=request, get_updates_request=polling_request()) as bot:
+        api.fail_next("sendMessage", code=429, retry_after=1)
+        if retry_429:
+            await bot.send_message(RESIDENT.id, "a")
+        else:
+            with pytest.raises(RetryAfter, match="1"):
+                await bot.send_message(RESIDENT.id, "a")
+    assert [c.error for c in api.calls("sendMessage")] == errors
 
 
 def _answer(*update_ids: int) -> bytes:

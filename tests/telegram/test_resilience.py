@@ -6,6 +6,7 @@ import asyncio
 import re
 import shutil
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from bot.handlers.flood import FloodGuard, Verdict
 from bot.telegram.request import RETRIES
 from tests.telegram import factories as f
 from tests.telegram.factories import Resident
-from tests.telegram.fake_api import FakeBotApi
+from tests.telegram.fake_api import ApiCall, FakeBotApi
 from tests.telegram.harness import KNOWLEDGE_DIR, RunningBot, make_settings, running_bot
 
 QUESTION = "我想领证去哪"
@@ -77,8 +78,12 @@ async def test_group_chatter_is_not_counted(api: FakeBotApi, tmp_path: Path) -> 
 # ----- 429 -----------------------------------------------------------------------------
 
 
-async def test_429_is_retried_and_the_answer_arrives_once(api: FakeBotApi, tmp_path: Path) -> None:
-    settings = make_settings(api, tmp_path, rate_limit=True)
+@pytest.mark.parametrize("rate_limit", [True, False], ids=["rate-limiter", "no-rate-limiter"])
+async def test_429_is_retried_and_the_answer_arrives_once(
+    api: FakeBotApi, tmp_path: Path, rate_limit: bool
+) -> None:
+    # Either the rate limiter retries it or (without one) the request object does.
+    settings = make_settings(api, tmp_path, rate_limit=rate_limit)
     resident = Resident.new()
     async with running_bot(settings, api) as bot:
         api.fail_next("sendMessage", code=429, retry_after=1)
@@ -86,6 +91,39 @@ async def test_429_is_retried_and_the_answer_arrives_once(api: FakeBotApi, tmp_p
         attempts = [c for c in calls if c.method == "sendMessage"]
         assert [c.error for c in attempts] == [429, None]
         assert "f:marriage-registration-points:+" in attempts[1].callback_data()
+
+
+async def test_429_reaches_the_rate_limiter_which_pauses_every_send(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    # A 429 retried out of the limiter's sight would never slow the bot down: the other
+    # residents' answers would keep coming while Telegram asks the bot to wait.
+    settings = make_settings(api, tmp_path, rate_limit=True)
+    first, second = Resident.new(), Resident.new()
+    retry_after = 1
+    async with running_bot(settings, api) as bot:
+        api.fail_next("sendMessage", code=429, retry_after=retry_after)
+        mark = api.mark()
+        api.push(f.message(first, QUESTION))
+        refused = await _first_refusal(api, since=mark)
+        api.push(f.message(second, QUESTION))  # asked while the bot is told to wait
+        await bot.settle()
+        sends = [c for c in bot.replies(since=mark) if c.method == "sendMessage"]
+        to_first = [c for c in sends if c.params["chat_id"] == first.id]
+        [to_second] = [c for c in sends if c.params["chat_id"] == second.id]
+        assert [c.error for c in to_first] == [429, None]  # delivered once, after one refusal
+        assert to_first[1].at - refused.at >= retry_after
+        assert to_second.error is None
+        assert to_second.at - refused.at >= retry_after  # held back too
+
+
+async def _first_refusal(api: FakeBotApi, *, since: int, timeout: float = 10.0) -> ApiCall:
+    """The first call since `since` that the fake answered with an error."""
+    deadline = time.monotonic() + timeout
+    while not (refused := [c for c in api.calls(since=since) if c.error is not None]):
+        assert time.monotonic() < deadline, "the bot made no call that failed"
+        await asyncio.sleep(0.01)
+    return refused[0]
 
 
 # ----- webhook -------------------------------------------------------------------------
