@@ -18,9 +18,9 @@ on 127.0.0.1, with long polling (getUpdates), as in production:
 4. `bot run` with RATE_LIMIT=true: a burst of questions; replies must all
    arrive, at about Telegram's 30 messages/second.
 
-Every run pushes the questions (tests/data/eval.yaml's `q` values, cycling, so
-repeats are answered from the bot's caches; `--distinct` varies the endings so
-that no text repeats) from
+Every run pushes the questions (tests/data/eval.yaml's `q` values, cycling with
+other trailing punctuation each round, so no text repeats and nothing is answered
+from the bot's caches; `--cycle` repeats them word for word instead) from
 `--users` residents round-robin, all at once ("backlog": measures throughput),
 then a paced phase at half the measured throughput ("paced": measures latency
 when the bot keeps up). Latency is from the moment an update is available to
@@ -175,7 +175,7 @@ def run_load(
             ):
                 raise RuntimeError(f"{name} did not start polling:\n{process.log_tail()}")
             warm = [Resident.new() for _ in range(20)]
-            # From the end of the list: with --distinct no measured question repeats them.
+            # From the end of the list: no measured question repeats them.
             api.push_many(_updates(questions[-WARMUP:], WARMUP, warm))
             api.wait_replies(WARMUP, timeout=120, idle=30)
             return _measure(name, api, process, questions, count, user_count, paced)
@@ -379,18 +379,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rl-users", type=int, default=300, help="residents of that burst (300)")
     parser.add_argument("--api-latency-ms", type=float, default=0.0,
                         help="the fake answers sendMessage this late, like a distant API (0)")  # fmt: skip
-    parser.add_argument("--distinct", action="store_true",
-                        help="no question text repeats (other endings each round): no cache hits")  # fmt: skip
+    parser.add_argument("--cycle", action="store_true",
+                        help="repeat the questions word for word (cache hits) instead of varying them")  # fmt: skip
     parser.add_argument("--sequential-echo", action="store_true",
                         help="also run the echo bot one update at a time (PTB's default)")  # fmt: skip
     args = parser.parse_args(argv)
 
     questions = load_questions()
     print(f"bench_e2e: {len(questions)} distinct questions from {EVAL_FILE.relative_to(REPO)}")
-    if args.distinct:
+    if args.cycle:
+        print("--cycle: the questions repeat word for word, so most replies come from caches")
+    else:
         # The warm-up's questions come first: none of the measured ones repeats them.
         questions = distinct_questions(questions, WARMUP + args.questions)
-        print("--distinct: every question text differs (endings vary): no cache hits")
+        print("every question text differs (endings vary): no cache hits")
     concurrent, pool = app_concurrency()
     print(
         f"the app: concurrent_updates={concurrent} (1: one update at a time),"
