@@ -197,11 +197,13 @@ class Lexicon:
                 continue
             canonical = terms[0]
             for term in terms:
-                if " " in term:
-                    # Multi-word English terms are replaced in the text itself.
-                    self._phrases.append((term, canonical.replace(" ", "_")))
+                if " " in term or " " in canonical:
+                    # Multi-word English terms, and words whose canonical term has
+                    # several ("ngo" -> "social organisation"), are replaced in the
+                    # text itself, so both end up as the same words.
+                    self._phrases.append((term, canonical))
                 else:
-                    self._canonical[term] = canonical.replace(" ", "_")
+                    self._canonical[term] = canonical
                 if any(is_cjk(c) for c in term) and " " not in term:
                     # Keep "适老化" one word, so it maps as a whole.
                     self._jieba.add_word(term, None, None)
