@@ -101,6 +101,7 @@ def build_engine(
     matcher = Matcher.build(
         documents_from_knowledge(kb),
         synonyms=[group.terms for group in kb.synonyms],
+        contrasts=[group.terms for group in kb.contrasts],
         settings=settings,
         embedder=embedder,
         cache_dir=cache_dir,

@@ -36,6 +36,7 @@ from bot.knowledge.models import (
     MAX_ANSWER_CHARS,
     TELEGRAM_MESSAGE_LIMIT,
     Category,
+    ContrastGroup,
     Entry,
     KnowledgeBase,
     KnowledgeFile,
@@ -393,6 +394,8 @@ def _owner(root: Any, loc: Sequence[str | int]) -> tuple[str, Sequence[str | int
         index = loc[1]
         if section == "synonyms":
             return f"synonym group {index + 1}", loc[2:]
+        if section == "contrasts":
+            return f"contrast group {index + 1}", loc[2:]
         if section in _ITEM_NAMES:
             name = _ITEM_NAMES[str(section)]
             item = _get(root, (section, index))
@@ -642,12 +645,14 @@ def _merge(files: Sequence[_File], digest: str) -> KnowledgeBase:
     categories: dict[str, Category] = {}
     places: dict[str, Place] = {}
     synonyms: list[SynonymGroup] = []
+    contrasts: list[ContrastGroup] = []
     texts = None
     for model in _models(files):
         entries.update((e.id, e) for e in model.entries)
         categories.update((c.id, c) for c in model.categories)
         places.update((p.id, p) for p in model.places)
         synonyms += model.synonyms
+        contrasts += model.contrasts
         texts = texts or model.texts
     assert texts is not None  # _check_references made sure of it
     return KnowledgeBase(
@@ -655,6 +660,7 @@ def _merge(files: Sequence[_File], digest: str) -> KnowledgeBase:
         categories=categories,
         places=places,
         synonyms=synonyms,
+        contrasts=contrasts,
         texts=texts,
         content_hash=digest,
     )

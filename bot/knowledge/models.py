@@ -143,6 +143,12 @@ class SynonymGroup(_Strict):
     terms: list[Text] = Field(min_length=2)
 
 
+class ContrastGroup(_Strict):
+    """Terms that look alike but each name a different topic (结婚 / 离婚)."""
+
+    terms: list[Text] = Field(min_length=2)
+
+
 class BotTexts(_Strict):
     """Fixed texts of the bot, editable by admins."""
 
@@ -165,6 +171,7 @@ class KnowledgeFile(_Strict):
 
     categories: list[Category] = Field(default_factory=list)
     synonyms: list[SynonymGroup] = Field(default_factory=list)
+    contrasts: list[ContrastGroup] = Field(default_factory=list)
     texts: BotTexts | None = None
     places: list[Place] = Field(default_factory=list)
     entries: list[Entry] = Field(default_factory=list)
@@ -177,6 +184,7 @@ class KnowledgeBase(_Strict):
     categories: dict[str, Category]
     places: dict[str, Place]
     synonyms: list[SynonymGroup]
+    contrasts: list[ContrastGroup]
     texts: BotTexts
     #: Hash of the files' contents: keys caches (embeddings) and tells reloads apart.
     content_hash: str

@@ -168,6 +168,8 @@ class Terms:
     core: str
     #: The pinyin of the content, syllables joined: fuzzy ratios on sound.
     sound: str
+    #: The syllables of the content as written, "|" for a word without any.
+    syllables: tuple[str, ...] = ()
 
 
 class Lexicon:
@@ -197,11 +199,13 @@ class Lexicon:
                 continue
             canonical = terms[0]
             for term in terms:
-                if " " in term:
-                    # Multi-word English terms are replaced in the text itself.
-                    self._phrases.append((term, canonical.replace(" ", "_")))
+                if " " in term or " " in canonical:
+                    # Multi-word English terms, and words whose canonical term has
+                    # several ("ngo" -> "social organisation"), are replaced in the
+                    # text itself, so both end up as the same words.
+                    self._phrases.append((term, canonical))
                 else:
-                    self._canonical[term] = canonical.replace(" ", "_")
+                    self._canonical[term] = canonical
                 if any(is_cjk(c) for c in term) and " " not in term:
                     # Keep "适老化" one word, so it maps as a whole.
                     self._jieba.add_word(term, None, None)
@@ -216,6 +220,11 @@ class Lexicon:
 
     def segment(self, text: str) -> list[str]:
         """Cut a normalised text into words, synonyms mapped, filler kept."""
+        return [self._canonical.get(w, w) for w in self._cut(text)]
+
+    def _cut(self, text: str) -> list[str]:
+        """Cut a normalised text into words as written (multi-word English synonyms
+        already replaced by their canonical term)."""
         for phrase, canonical in self._phrases:
             if phrase in text:
                 text = re.sub(rf"(?<![a-z]){re.escape(phrase)}(?![a-z])", canonical, text)
@@ -225,45 +234,61 @@ class Lexicon:
                 words.append(chunk)
             else:
                 words.extend(w for w in self._jieba.cut(chunk) if w.strip())
-        return [self._canonical.get(w, w) for w in words]
+        return words
 
     def terms(self, text: str) -> Terms:
         """The terms of a normalised text."""
-        words = self.segment(text)
+        written = self._cut(text)
         pinyin_filler = _pinyin_filler()
+        # (as written, canonical): words and bigrams compare meanings, so they use the
+        # canonical term; sounds compare what was typed, so they use the written word
+        # ("haizang" sounds like 海葬 as written, not like its canonical 骨灰撒海).
+        pairs = [(w, self._canonical.get(w, w)) for w in written]
         content = [
-            w for w in words if w not in ZH_FILLER and w not in EN_STOP and w not in pinyin_filler
+            (w, c)
+            for w, c in pairs
+            if c not in ZH_FILLER and c not in EN_STOP and c not in pinyin_filler
         ]
         if not content:
             # "怎么办" alone still means something; keep what there is.
-            content = words
+            content = pairs
+        words = [c for _, c in content]
         bigrams: list[str] = []
-        syllables: list[str] = []
         run: list[str] = []
-        for word in content:
+        for word in words:
             if all(is_cjk(c) for c in word):
                 run.extend(word)
-                syllables.extend(char_pinyin(c) or c for c in word)
-                continue
-            self._flush(run, bigrams)
-            run = []
-            split = None if word in self._english else split_pinyin(word)
-            if split:
-                syllables.extend(split)
             else:
-                # Not pinyin: break the syllable sequence here.
-                syllables.append("|")
+                self._flush(run, bigrams)
+                run = []
         self._flush(run, bigrams)
-        pinyin = [f"{a}_{b}" for a, b in itertools.pairwise(syllables) if "|" not in (a, b)]
-        if len(syllables) == 1 and syllables[0] != "|":
-            pinyin = syllables
+        syllables = self._syllables(w for w, _ in content)
+        pinyin = _syllable_pairs(syllables)
+        if any(w != c for w, c in content):
+            # The canonical term's sounds too, so 养老院 still sounds like an entry
+            # that says 养老机构 (as the words do).
+            seen = set(pinyin)
+            pinyin += [p for p in _syllable_pairs(self._syllables(words)) if p not in seen]
         return Terms(
-            words=tuple(content),
+            words=tuple(words),
             bigrams=tuple(bigrams),
             pinyin=tuple(pinyin),
-            core="".join(content) if _mostly_cjk(content) else " ".join(content),
+            core="".join(words) if _mostly_cjk(words) else " ".join(words),
             sound="".join(s for s in syllables if s != "|"),
+            syllables=tuple(syllables),
         )
+
+    def _syllables(self, words: Iterable[str]) -> list[str]:
+        """Pinyin syllables of words, "|" where a word is not Chinese or pinyin."""
+        syllables: list[str] = []
+        for word in words:
+            if all(is_cjk(c) for c in word):
+                syllables.extend(char_pinyin(c) or c for c in word)
+                continue
+            split = None if word in self._english else split_pinyin(word)
+            # Not pinyin: break the syllable sequence here.
+            syllables.extend(split or ["|"])
+        return syllables
 
     def is_pinyin_query(self, words: Sequence[str]) -> bool:
         """True when every Latin word of a message is typed pinyin, not English."""
@@ -286,6 +311,13 @@ class Lexicon:
     def _flush(run: list[str], bigrams: list[str]) -> None:
         if len(run) >= 2:
             bigrams.extend(a + b for a, b in itertools.pairwise(run))
+
+
+def _syllable_pairs(syllables: Sequence[str]) -> list[str]:
+    """Adjacent syllable pairs ("jie_hun"); a lone syllable stands for itself."""
+    if len(syllables) == 1 and syllables[0] != "|":
+        return list(syllables)
+    return [f"{a}_{b}" for a, b in itertools.pairwise(syllables) if "|" not in (a, b)]
 
 
 def _mostly_cjk(words: Sequence[str]) -> bool:

@@ -33,6 +33,7 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
 from bot.matching.aspects import aspects
+from bot.matching.contrasts import Contrasts
 from bot.matching.embedding import Embedder, Vectors, encode_cached
 from bot.matching.lexical import Lexicon, Terms
 from bot.matching.normalize import cjk_count, detect_language, normalize
@@ -101,6 +102,9 @@ class Weights:
     #: a price, ...; see `bot.matching.aspects`) is at best a "did you mean":
     #: its score is multiplied by this.
     aspect_factor: float = 0.5
+    #: An entry about a look-alike of what the message names (结婚 for 离婚, see
+    #: `bot.matching.contrasts`) is at best a "did you mean": its score times this.
+    contrast_factor: float = 0.5
     #: Entries kept after the cheap lexical pass and from the semantic pass.
     lexical_pool: int = 30
     semantic_pool: int = 20
@@ -343,6 +347,8 @@ class _Features:
     pinyin_query: bool = False
     #: An English message (see `Weights.semantic_floor_en`).
     english: bool = False
+    #: The look-alike terms the message names (`Contrasts.named`).
+    named: frozenset[str] = frozenset()
 
 
 class Matcher:
@@ -368,6 +374,8 @@ class Matcher:
         embedded_texts: IntArray,
         embedder: Embedder | None,
         doc_aspects: list[frozenset[str]],
+        contrasts: Contrasts,
+        doc_contrasts: list[frozenset[str]],
         settings: MatcherSettings,
         weights: Weights,
     ) -> None:
@@ -396,6 +404,8 @@ class Matcher:
         # lru_cache is thread-safe, so `match` stays safe to call from threads.
         self._encode_query = functools.lru_cache(maxsize=weights.query_cache)(self._encode)
         self._doc_aspects = doc_aspects
+        self._contrasts = contrasts
+        self._doc_contrasts = doc_contrasts
         self._doc_position = {doc_id: index for index, doc_id in enumerate(doc_ids)}
         self._unknown_words = float(words.idf.max()) if len(words.idf) else 1.0
         self._unknown_bigrams = _max_or_one(bigrams.idf)
@@ -412,6 +422,7 @@ class Matcher:
         documents: Sequence[MatchDocument],
         *,
         synonyms: Sequence[Sequence[str]] = (),
+        contrasts: Sequence[Sequence[str]] = (),
         settings: MatcherSettings | None = None,
         embedder: Embedder | None = None,
         cache_dir: Path | None = None,
@@ -423,6 +434,8 @@ class Matcher:
         Args:
             documents: The answerable topics; ids must be unique.
             synonyms: Groups of terms, the first of each group canonical.
+            contrasts: Groups of look-alike terms that name different topics
+                (`bot.matching.contrasts`).
             settings: Thresholds; defaults to the tuned `MatcherSettings()`.
             embedder: Sentence model; None (or `settings.semantic` off) matches
                 on words and pinyin only.
@@ -447,8 +460,11 @@ class Matcher:
         text_kind = array("b")
         keywords: list[str] = []
         doc_aspects: list[frozenset[str]] = []
-        # Most entries share their aspects: one set object each, not one per entry.
-        aspect_sets: dict[frozenset[str], frozenset[str]] = {}
+        look_alikes = Contrasts(contrasts)
+        doc_contrasts: list[frozenset[str]] = []
+        # Most entries share their aspects (and look-alike terms): one set object
+        # each, not one per entry.
+        interned: dict[frozenset[str], frozenset[str]] = {}
         for index, document in enumerate(documents):
             questions = [normalize(q) for q in document.questions]
             title = normalize(document.title)
@@ -465,10 +481,11 @@ class Matcher:
                         text_kind.append(kind)
             keywords.extend(doc_keywords)
             answer = [normalize(line) for line in document.answer.splitlines()]
-            found = frozenset().union(
-                *(aspects(piece) for piece in (*questions, title, *doc_keywords, *answer))
-            )
-            doc_aspects.append(aspect_sets.setdefault(found, found))
+            pieces = (*questions, title, *doc_keywords, *answer)
+            found = frozenset().union(*(aspects(piece) for piece in pieces))
+            doc_aspects.append(interned.setdefault(found, found))
+            said = frozenset().union(*(look_alikes.mentioned(piece) for piece in pieces))
+            doc_contrasts.append(interned.setdefault(said, said))
         texts.close()
         english: set[str] = set()
         for text in texts:
@@ -517,6 +534,8 @@ class Matcher:
             embedded_texts=embedded,
             embedder=embedder if use_semantic else None,
             doc_aspects=doc_aspects,
+            contrasts=look_alikes,
+            doc_contrasts=doc_contrasts,
             settings=settings,
             weights=weights,
         )
@@ -617,6 +636,14 @@ class Matcher:
         if asked:
             lacking = np.array([not asked <= self._doc_aspects[int(d)] for d in features.docs])
             scores = np.where(lacking, scores * weights.aspect_factor, scores)
+        if features.named:
+            sibling = np.array(
+                [
+                    self._contrasts.conflicts(features.named, self._doc_contrasts[int(d)])
+                    for d in features.docs
+                ]
+            )
+            scores = np.where(sibling, scores * weights.contrast_factor, scores)
         order = np.argsort(-scores, kind="stable")
         return [
             Candidate(self.doc_ids[int(features.docs[i])], round(float(scores[i]), 2))
@@ -748,6 +775,7 @@ class Matcher:
             semantic=semantic_doc[docs],
             pinyin_query=pinyin_query,
             english=not pinyin_query and detect_language(text) == "en",
+            named=self._contrasts.named(text, terms.syllables) if self._contrasts else frozenset(),
         )
 
     def _encode(self, text: str) -> npt.NDArray[np.float32]:

@@ -238,6 +238,11 @@ CASES: dict[str, Broken] = {
         "synonyms.yaml",
         "synonym group 1: terms needs at least 2 items",
     ),
+    "contrast-group-of-one": Broken(
+        {"synonyms.yaml": "contrasts:\n  - terms: [离婚]  # <-\n"},
+        "synonyms.yaml",
+        "contrast group 1: terms needs at least 2 items",
+    ),
     "texts-missing-a-text": Broken(
         {
             "texts.yaml": edit(
@@ -515,3 +520,18 @@ def test_libyaml_parse_matches_the_round_trip_loader(shipped_dir: Path) -> None:
 
         assert parsed == expected, path.name
         assert list(_walk_lines(parsed)) == list(_walk_lines(expected)), path.name
+
+
+def test_synonyms_and_contrasts_load(knowledge_dir: Path) -> None:
+    write_files(
+        knowledge_dir,
+        {
+            "synonyms.yaml": (
+                "synonyms:\n  - terms: [结婚登记, 领证]\n"
+                "contrasts:\n  - terms: [结婚, 离婚]\n  - terms: [沈阳站, 沈阳北站]\n"
+            )
+        },
+    )
+    knowledge = load_knowledge(knowledge_dir)
+    assert [g.terms for g in knowledge.synonyms] == [["结婚登记", "领证"]]
+    assert [g.terms for g in knowledge.contrasts] == [["结婚", "离婚"], ["沈阳站", "沈阳北站"]]

@@ -90,3 +90,22 @@ def test_known_english_word_is_not_pinyin(lexicon: Lexicon) -> None:
     # "change" splits into chang+e, but it is an English word of the knowledge base.
     assert not lexicon.is_pinyin_query(["change"])
     assert lexicon.is_pinyin_query(["jiehun", "dengji"])
+
+
+def test_sounds_are_of_the_words_as_written_and_their_canonical_term() -> None:
+    # 海葬's canonical term is 骨灰撒海: typed "haizang" must still sound like 海葬.
+    lexicon = Lexicon([("骨灰撒海", "海葬")])
+    written = set(lexicon.terms(normalize("海葬")).pinyin)
+    assert "hai_zang" in written
+    assert {"gu_hui", "sa_hai"} <= written
+    assert "hai_zang" in lexicon.terms(normalize("haizang")).pinyin
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["an NGO", "a non-profit", "a social organisation"],
+    ids=["single-word-synonym", "hyphenated", "canonical"],
+)
+def test_english_synonyms_of_a_several_word_term_give_its_words(text: str) -> None:
+    lexicon = Lexicon([("social organisation", "NGO", "non-profit")])
+    assert lexicon.terms(normalize(text)).words == ("social", "organisation")

@@ -1,0 +1,90 @@
+"""Look-alike topics: words that name a different thing from the covered one.
+
+"离婚登记" differs from "结婚登记" by one character and "沈阳北站" from "沈阳站" by
+one, so every kind of evidence (words, bigrams, sounds, sentence embeddings)
+puts the divorce question right next to the marriage entries. The knowledge
+says which words look like what it covers but name something else
+(`contrasts` in synonyms.yaml: the covered word first, then its look-alikes);
+an entry that speaks of the covered word but never of the look-alike a message
+names is about the wrong thing, and can at best be offered as "did you mean".
+A message that names the covered word changes nothing: an entry on marriage
+counselling that mentions 离婚 still answers a question about 结婚.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from bot.matching.lexical import char_pinyin
+from bot.matching.normalize import is_cjk, normalize
+
+
+def _pattern(term: str) -> re.Pattern[str]:
+    # English terms match as whole words: "station" is not in "stationery".
+    if term.isascii():
+        return re.compile(rf"(?<![a-z]){re.escape(term)}(?![a-z])")
+    return re.compile(re.escape(term))
+
+
+class Contrasts:
+    """Covered words and their look-alikes; `Contrasts()` names nothing."""
+
+    def __init__(self, groups: Sequence[Sequence[str]] = ()) -> None:
+        """Normalise the groups; groups with fewer than two terms are ignored.
+
+        Args:
+            groups: Each a covered word first, then words that look like it but
+                name different things (any language).
+        """
+        self._patterns: dict[str, re.Pattern[str]] = {}
+        #: A Chinese look-alike's sound ("li hun"): typed pinyin names it too.
+        self._sounds: dict[str, str] = {}
+        #: Each look-alike's covered words; each word's group (for longest matches).
+        self._covered: dict[str, frozenset[str]] = {}
+        self._group_of: dict[str, frozenset[str]] = {}
+        for group in groups:
+            terms = tuple(dict.fromkeys(t for t in map(normalize, group) if t))
+            if len(terms) < 2:
+                continue
+            covered, *look_alikes = terms
+            for term in terms:
+                self._patterns[term] = _pattern(term)
+                self._group_of[term] = self._group_of.get(term, frozenset()) | set(terms)
+            for term in look_alikes:
+                self._covered[term] = self._covered.get(term, frozenset()) | {covered}
+                if all(is_cjk(c) for c in term):
+                    self._sounds[term] = " ".join(char_pinyin(c) or c for c in term)
+
+    def __bool__(self) -> bool:
+        return bool(self._covered)
+
+    def mentioned(self, normalized: str) -> frozenset[str]:
+        """The words of every group a normalised text contains, as written."""
+        return frozenset(t for t, pattern in self._patterns.items() if pattern.search(normalized))
+
+    def named(self, normalized: str, syllables: Sequence[str] = ()) -> frozenset[str]:
+        """The look-alikes a message names: written, or typed as their sound
+        (`syllables`: the message's pinyin, "|" between words that have none).
+
+        A word inside a longer word of its group that the message also contains
+        is not named: "涉外婚姻登记" names itself, not "婚姻登记".
+        """
+        found = set(self.mentioned(normalized))
+        if syllables and self._sounds:
+            heard = f" {' '.join(syllables)} "
+            found.update(t for t, sound in self._sounds.items() if f" {sound} " in heard)
+        return frozenset(
+            t
+            for t in found
+            if t in self._covered
+            and not any(t != other and t in other for other in found & self._group_of[t])
+        )
+
+    def conflicts(self, named: frozenset[str], mentioned: frozenset[str]) -> bool:
+        """True when an entry whose texts mention `mentioned` speaks of a word a named
+        look-alike is mistaken for, and never of the look-alike itself."""
+        return any(
+            term not in mentioned and not mentioned.isdisjoint(self._covered[term])
+            for term in named
+        )

@@ -1,0 +1,110 @@
+"""Look-alike topics: a message naming 离婚 is not answered with an entry on 结婚."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.matching import MatchDocument, Matcher, MatcherSettings, MatchOutcome, normalize
+from bot.matching.contrasts import Contrasts
+from bot.matching.lexical import Lexicon
+
+GROUPS = (
+    ("结婚", "离婚"),
+    ("婚姻登记", "涉外婚姻登记"),
+    ("沈阳站", "沈阳北站", "沈阳南站"),
+    ("marriage", "divorce"),
+)
+
+
+@pytest.fixture(scope="module")
+def contrasts() -> Contrasts:
+    return Contrasts(GROUPS)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("离婚登记要带什么", {"离婚"}),
+        ("结婚登记要带什么", set()),
+        ("涉外婚姻登记需要什么", {"涉外婚姻登记"}),
+        ("沈阳北站几点开门", {"沈阳北站"}),
+        ("沈阳站几点开门", set()),
+        ("How do I get a divorce?", {"divorce"}),
+        ("lihun dengji", {"离婚"}),
+        ("divorced", set()),
+    ],
+    ids=[
+        "look-alike-written",
+        # The covered word names nothing: the entries on it may answer.
+        "covered-word",
+        # The longest word of the group that the message contains.
+        "longer-look-alike-wins",
+        "other-station",
+        "the-station-itself",
+        "english",
+        "typed-pinyin-sound",
+        # English words are whole words ("divorced" is not "divorce").
+        "english-whole-words",
+    ],
+)
+def test_named(contrasts: Contrasts, text: str, named: set[str]) -> None:
+    normalized = normalize(text)
+    syllables = Lexicon().terms(normalized).syllables
+    assert contrasts.named(normalized, syllables) == named
+
+
+@pytest.mark.parametrize(
+    ("message", "entry_text", "conflict"),
+    [
+        ("离婚登记要带什么", "结婚登记要带什么材料", True),
+        ("离婚登记要带什么", "想离婚 有没有人给做做工作 婚姻家庭辅导", False),
+        ("离婚登记要带什么", "低保怎么申请", False),
+        ("沈阳北站几点开门", "沈阳站美丽服务台几点开门", True),
+        ("涉外婚姻登记需要什么", "婚姻登记流程优化", True),
+    ],
+    ids=[
+        "entry-on-the-covered-word",
+        # An entry that speaks of the look-alike itself may answer.
+        "entry-mentions-the-look-alike",
+        # Entries on other topics are left to the other evidence.
+        "unrelated-entry",
+        "other-station",
+        "narrower-topic",
+    ],
+)
+def test_conflicts(contrasts: Contrasts, message: str, entry_text: str, conflict: bool) -> None:
+    named = contrasts.named(normalize(message))
+    assert contrasts.conflicts(named, contrasts.mentioned(normalize(entry_text))) is conflict
+
+
+def test_groups_of_one_term_are_ignored() -> None:
+    assert not Contrasts([("离婚",), ()])
+
+
+MARRIAGE = MatchDocument(
+    doc_id="marriage-registration",
+    questions=("结婚登记在哪里办", "结婚登记要带什么材料"),
+    keywords=("结婚登记",),
+)
+COUNSELLING = MatchDocument(
+    doc_id="marriage-counselling",
+    questions=("婚姻家庭辅导在哪", "想离婚 有没有人给调解"),
+    keywords=("婚姻家庭辅导",),
+)
+
+
+def test_entry_on_the_covered_word_does_not_answer_the_look_alike() -> None:
+    matcher = Matcher.build(
+        [MARRIAGE, COUNSELLING], contrasts=GROUPS, settings=MatcherSettings(semantic=False)
+    )
+    assert matcher.match("结婚登记要带什么材料").outcome is MatchOutcome.ANSWERED
+    divorce = matcher.match("离婚登记要带什么材料")
+    assert divorce.outcome is not MatchOutcome.ANSWERED
+    # Still offered as "did you mean" when it is the closest: the penalty halves, not hides.
+    assert divorce.top is not None and divorce.top.doc_id == "marriage-registration"
+
+
+def test_without_contrasts_the_look_alike_is_answered() -> None:
+    # The reason for contrasts: one character apart, every kind of evidence agrees.
+    matcher = Matcher.build([MARRIAGE, COUNSELLING], settings=MatcherSettings(semantic=False))
+    assert matcher.match("离婚登记要带什么材料").outcome is MatchOutcome.ANSWERED
