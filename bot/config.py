@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     webhook_secret: SecretStr | None = None
     rate_limit: bool = True
+    telegram_proxy: str | None = None
     flood_messages: int = Field(default=8, ge=1)
     flood_window_seconds: float = Field(default=10.0, gt=0)
 

@@ -65,8 +65,14 @@ def build_application(settings: Settings) -> BotApp:
         .base_file_url(settings.bot_api_file_url)
         # One connection per update in flight, so none waits for a free one. A 429 is left
         # to the rate limiter when there is one: it then pauses every send, not just one.
-        .request(sending_request(CONCURRENT_UPDATES, retry_429=not settings.rate_limit))
-        .get_updates_request(polling_request())
+        .request(
+            sending_request(
+                CONCURRENT_UPDATES,
+                proxy=settings.telegram_proxy,
+                retry_429=not settings.rate_limit,
+            )
+        )
+        .get_updates_request(polling_request(settings.telegram_proxy))
         .concurrent_updates(PerSenderUpdateProcessor(CONCURRENT_UPDATES))
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
         .defaults(

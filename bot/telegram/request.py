@@ -5,8 +5,9 @@ lost to a 502 from a proxy, a dropped connection or a timeout is a resident
 left without an answer, so sends are retried a few times with backoff. A 429 is
 retried here only when no rate limiter is installed: the limiter must see it to
 pause every send for the wait Telegram asks for. A read timeout may hide a
-message Telegram did deliver; a rare duplicate is better than a lost answer. Sends go through `bot.telegram.transport` (aiohttp, JSON
-bodies), which costs a fraction of PTB's httpx request per call.
+message Telegram did deliver; a rare duplicate is better than a lost answer.
+Sends go through `bot.telegram.transport` (aiohttp, JSON bodies), which costs a
+fraction of PTB's httpx request per call.
 
 The polling request skips, before PTB parses them, the updates the poller has
 already started: until they are answered Telegram sends them again with every
@@ -19,12 +20,19 @@ import asyncio
 import json
 import logging
 from contextvars import ContextVar
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
 from telegram.error import NetworkError
 from telegram.request import BaseRequest, HTTPXRequest, RequestData
 
-from bot.telegram.transport import AiohttpRequest
+from bot.telegram.transport import (
+    CONNECT_TIMEOUT,
+    POOL_TIMEOUT,
+    READ_TIMEOUT,
+    WRITE_TIMEOUT,
+    AiohttpRequest,
+    with_scheme,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +50,19 @@ MAX_RETRY_AFTER = 30.0
 KNOWN_UPDATES: ContextVar[int] = ContextVar("known_updates", default=-1)
 
 
-def polling_request() -> HTTPXRequest:
+def polling_request(proxy: str | None = None) -> HTTPXRequest:
     """The request object of getUpdates: its own connection, so the long poll never waits
-    for a free slot behind answers (PTB adds the poll timeout to this read timeout)."""
-    return PollingRequest(connection_pool_size=1, connect_timeout=10.0, read_timeout=10.0)
+    for a free slot behind answers (PTB adds the poll timeout to this read timeout).
+
+    Args:
+        proxy: HTTP proxy (`Settings.telegram_proxy`); None: the environment's (httpx).
+    """
+    return PollingRequest(
+        connection_pool_size=1,
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=10.0,
+        proxy=with_scheme(proxy) if proxy else None,
+    )
 
 
 class PollingRequest(HTTPXRequest):
@@ -73,28 +90,17 @@ def _update_at_or_below(update: object, known: int) -> bool:
     return isinstance(update_id, int) and update_id <= known
 
 
-class _Timeouts(TypedDict):
-    connect_timeout: float
-    read_timeout: float
-    write_timeout: float
-    pool_timeout: float
-
-
-#: Timeouts of the calls that send answers (seconds). Answers are small, so a slow
-#: network should fail in seconds, not hang a handler.
-SEND_TIMEOUTS = _Timeouts(
-    connect_timeout=10.0, read_timeout=15.0, write_timeout=15.0, pool_timeout=5.0
-)
-
-
-def sending_request(pool_size: int, *, retry_429: bool = True) -> RetryingRequest:
+def sending_request(
+    pool_size: int, *, proxy: str | None = None, retry_429: bool = True
+) -> RetryingRequest:
     """The request object that sends answers: aiohttp, retrying what failed.
 
     Args:
         pool_size: Connections; one per update in flight, so none waits for a free one.
+        proxy: HTTP proxy (`Settings.telegram_proxy`); None: the environment's.
         retry_429: Also wait out and retry 429s; False when a rate limiter does that.
     """
-    return RetryingRequest(pool_size, retry_429=retry_429, **SEND_TIMEOUTS)
+    return RetryingRequest(pool_size, proxy=proxy, retry_429=retry_429)
 
 
 def plain_request(pool_size: int, transport: Literal["httpx", "aiohttp"]) -> BaseRequest:
@@ -105,8 +111,14 @@ def plain_request(pool_size: int, transport: Literal["httpx", "aiohttp"]) -> Bas
         transport: "httpx" is PTB's own `HTTPXRequest`; "aiohttp" the bot's transport.
     """
     if transport == "aiohttp":
-        return AiohttpRequest(pool_size, **SEND_TIMEOUTS)
-    return HTTPXRequest(connection_pool_size=pool_size, **SEND_TIMEOUTS)
+        return AiohttpRequest(pool_size)
+    return HTTPXRequest(
+        connection_pool_size=pool_size,
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        write_timeout=WRITE_TIMEOUT,
+        pool_timeout=POOL_TIMEOUT,
+    )
 
 
 class RetryingRequest(AiohttpRequest):
@@ -114,13 +126,13 @@ class RetryingRequest(AiohttpRequest):
 
     Args:
         pool_size: As `AiohttpRequest`.
+        proxy: As `AiohttpRequest`.
         retry_429: Wait out and retry a 429 here. False passes it on (PTB raises
             `RetryAfter`) for a rate limiter, which then pauses every send, not just this one.
-        **timeouts: As `AiohttpRequest`.
     """
 
-    def __init__(self, pool_size: int, *, retry_429: bool = True, **timeouts: float | None) -> None:
-        super().__init__(pool_size, **timeouts)
+    def __init__(self, pool_size: int, *, proxy: str | None = None, retry_429: bool = True) -> None:
+        super().__init__(pool_size, proxy=proxy)
         self._retry_429 = retry_429
 
     async def do_request(
