@@ -39,8 +39,6 @@ MAX_DAYS = 365
 UNANSWERED_GROUPS = 10
 #: Entry titles in button labels are cut here; the report above has them whole.
 LABEL_TITLE_CHARS = 30
-#: Where `admin_service` keeps its instance in `bot_data` (pending suggestions live in it).
-_BOT_DATA_KEY = "admin_service"
 
 _TEXTS: dict[str, dict[Lang, str]] = {
     "refused": {
@@ -138,7 +136,7 @@ async def accept_suggestion(update: Update, context: BotContext) -> None:
     user = update.effective_user
     if query is None or user is None:
         return
-    admin = admin_service(context)
+    admin = context.admin
     lang = await context.conversation.reply_lang(context.resident(update))
     if not admin.is_admin(user.id):
         await query.answer(_t("refused", lang))
@@ -199,29 +197,6 @@ async def upload_knowledge(update: Update, context: BotContext) -> None:
 # ----- helpers ---------------------------------------------------------------------------
 
 
-def admin_service(context: BotContext) -> AdminService:
-    """The admin service over the open services, built on first use and kept in bot_data.
-
-    One instance per running bot: the suggestion tokens of /unanswered live in it.
-    It is rebuilt if the services were reopened (a new engine holder or database).
-    """
-    services = context.services
-    # BotData has no typed field for it; its instance dict holds it under our own key.
-    state = vars(context.bot_data)
-    admin = state.get(_BOT_DATA_KEY)
-    if (
-        isinstance(admin, AdminService)
-        and admin.engines is services.engines
-        and admin.storage is services.storage
-    ):
-        return admin
-    if services.storage is None:
-        raise RuntimeError("admin commands need the database (services opened without storage)")
-    admin = AdminService(services.settings, services.engines, services.storage)
-    state[_BOT_DATA_KEY] = admin
-    return admin
-
-
 async def _admin_request(
     update: Update, context: BotContext
 ) -> tuple[Message, AdminService, Lang] | None:
@@ -230,7 +205,7 @@ async def _admin_request(
     user = update.effective_user
     if message is None or user is None:
         return None
-    admin = admin_service(context)
+    admin = context.admin
     lang = await context.conversation.reply_lang(context.resident(update))
     if not admin.is_admin(user.id):
         await _say(message, lang, _t("refused", lang))
