@@ -15,8 +15,8 @@ from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.admin import SHENYANG_UTC_OFFSET, AdminService
-from bot.admin.reports import UnansweredGroup, format_unanswered
+from bot.admin import AdminService
+from bot.admin.reports import UnansweredGroup
 from bot.conversation import Button, Reply, ReplyKind
 from bot.knowledge.loader import KNOWLEDGE_SUFFIXES
 from bot.knowledge.models import Lang
@@ -125,9 +125,8 @@ async def show_unanswered(update: Update, context: BotContext) -> None:
     except StorageUnavailable:
         await _say(message, lang, _t("db_down", lang))
         return
-    titles = {e.id: e.title.get(lang) for e in admin.engines.knowledge.entries.values()}
-    text = format_unanswered(groups, titles=titles, lang=lang, utc_offset=SHENYANG_UTC_OFFSET)
-    await _say(message, lang, text, buttons=_suggestion_buttons(admin, groups, titles, lang))
+    text = admin.unanswered_report(groups, lang=lang)
+    await _say(message, lang, text, buttons=_suggestion_buttons(admin, groups, lang))
 
 
 async def accept_suggestion(update: Update, context: BotContext) -> None:
@@ -227,9 +226,10 @@ def _days(args: Sequence[str] | None, *, default: int) -> int | None:
 
 
 def _suggestion_buttons(
-    admin: AdminService, groups: Sequence[UnansweredGroup], titles: dict[str, str], lang: Lang
+    admin: AdminService, groups: Sequence[UnansweredGroup], lang: Lang
 ) -> tuple[tuple[Button, ...], ...]:
     """One "add to <entry>" button per group that has a closest entry, numbered like the report."""
+    titles = admin.entry_titles(lang)
     rows = []
     for number, group in enumerate(groups, 1):
         if group.entry_id is None or group.entry_id not in titles:
