@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.reliability.faulty_api import FaultyBotApi
+from tests.reliability.faulty_api import STALL_SECONDS, FaultyBotApi
 from tests.reliability.processes import (
     REPO,
     BotProcess,
@@ -61,7 +61,6 @@ EVERY = {"stall": 90.0, "db-lock": 60.0, "bad-knowledge": 45.0, "kill": 150.0}
 #: Residents active at once; each asks this many different questions, then a new one comes.
 ACTIVE_RESIDENTS = 100
 QUESTIONS_EACH = 10
-STALL_SECONDS = 16.0
 
 
 @dataclass

@@ -6,10 +6,10 @@ always answered from one consistent pair of knowledge and index.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.bounded import BoundedMap
 from bot.knowledge.models import KnowledgeBase
 from bot.matching import Embedder, MatchDocument, Matcher, MatcherSettings, MatchResult
 
@@ -50,8 +50,8 @@ class AnswerEngine:
     #: Verdicts of recent questions. Residents ask the same things in the same words over
     #: and over; the matcher is pure, so a repeat needs no second match. The cache lives
     #: and dies with this engine, so a reload never serves a verdict of old knowledge.
-    _recent: dict[str, MatchResult] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+    _recent: BoundedMap[str, MatchResult] = field(
+        default_factory=lambda: BoundedMap(RECENT_QUESTIONS), init=False, repr=False, compare=False
     )
 
     def recent(self, question: str) -> MatchResult | None:
@@ -71,12 +71,8 @@ class AnswerEngine:
         if result is None:
             result = self.matcher.match(question)
             if len(question) <= MAX_CACHED_QUESTION:
-                if len(self._recent) >= RECENT_QUESTIONS:
-                    # Oldest first. Admin reports match in a worker thread: another thread
-                    # may have just evicted the same key, which is fine.
-                    with contextlib.suppress(KeyError, RuntimeError, StopIteration):
-                        self._recent.pop(next(iter(self._recent)))
-                self._recent[question] = result
+                # Admin reports match in a worker thread: BoundedMap tolerates that.
+                self._recent.put(question, result)
         return result
 
 

@@ -22,13 +22,13 @@ import logging
 import math
 import re
 import weakref
-from collections import OrderedDict
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from bot.answering import MAX_CACHED_QUESTION, AnswerEngine
+from bot.bounded import BoundedMap
 from bot.knowledge.models import Entry, KnowledgeBase, Lang, Place
 from bot.matching import MatchOutcome, MatchResult
 from bot.runtime import EngineHolder
@@ -36,14 +36,14 @@ from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 #: Longest question we look at; the rest of a huge paste is noise for matching.
 MAX_QUESTION_CHARS = 1000
 #: Telegram's limit on callback data.
 MAX_ACTION_BYTES = 64
 #: Replies to recent questions kept for repeats (per answer engine).
 RECENT_REPLIES = 4096
+#: Residents whose last question and language choice are kept in memory.
+RECENT_USERS = 10_000
 
 _ACTION = re.compile(
     r"(?:m|c:[a-z0-9-]{1,40}|e:[a-z0-9-]{1,40}|f:[a-z0-9-]{1,40}:[+-]|l:(?:zh|en))"
@@ -132,9 +132,13 @@ class ConversationService:
     #: Records are written in the background so a slow or locked database never delays a reply.
     _pending: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
     #: The last question answered for each user, so a 👎 can say which question it was about.
-    _last_question: _Lru[tuple[str, str]] = field(default_factory=lambda: _Lru(), init=False)
+    _last_question: BoundedMap[int, tuple[str, str]] = field(
+        default_factory=lambda: BoundedMap(RECENT_USERS, refresh_on_read=True), init=False
+    )
     #: Residents' language choices (None: no choice), read through to the database once.
-    _chosen_lang: _Lru[str | None] = field(default_factory=lambda: _Lru(), init=False)
+    _chosen_lang: BoundedMap[int, str | None] = field(
+        default_factory=lambda: BoundedMap(RECENT_USERS, refresh_on_read=True), init=False
+    )
     #: Replies to repeated questions, so a repeat is the same `Reply` (renderers keep theirs).
     _replies: _ReplyMemo = field(default_factory=lambda: _ReplyMemo(), init=False, repr=False)
 
@@ -500,7 +504,7 @@ class _ReplyMemo:
 
     def __init__(self, size: int = RECENT_REPLIES) -> None:
         self._engine: weakref.ref[AnswerEngine] | None = None
-        self._items: dict[tuple[str, Lang], Reply] = {}
+        self._items: BoundedMap[tuple[str, Lang], Reply] = BoundedMap(size)
         self._size = size
 
     def get(self, engine: AnswerEngine, question: str, lang: Lang) -> Reply | None:
@@ -512,36 +516,8 @@ class _ReplyMemo:
         if len(question) > MAX_CACHED_QUESTION:
             return  # rarely repeated word for word: not worth the memory
         if self._engine is None or self._engine() is not engine:
-            self._engine, self._items = weakref.ref(engine), {}
-        elif len(self._items) >= self._size:
-            del self._items[next(iter(self._items))]  # oldest first
-        self._items[(question, lang)] = reply
-
-
-class _Lru(Generic[T]):
-    """A small least-recently-used map of user ids to values, bounded in size."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self._items: OrderedDict[int, T] = OrderedDict()
-        self._size = size
-
-    def __contains__(self, key: int) -> bool:
-        return key in self._items
-
-    def get(self, key: int) -> T | None:
-        if key not in self._items:
-            return None
-        self._items.move_to_end(key)
-        return self._items[key]
-
-    def put(self, key: int, value: T) -> None:
-        self._items[key] = value
-        self._items.move_to_end(key)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
-
-    def pop(self, key: int) -> None:
-        self._items.pop(key, None)
+            self._engine, self._items = weakref.ref(engine), BoundedMap(self._size)
+        self._items.put((question, lang), reply)
 
 
 # ----- places -------------------------------------------------------------------------

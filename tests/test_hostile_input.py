@@ -184,23 +184,22 @@ def _squash(text: str) -> str:
 
 def assert_renders_safely(reply: Reply) -> None:
     """Every message of `reply` is valid Telegram HTML, and its visible text is the reply's."""
-    for private in (True, False):
-        chunks = render_reply(reply, private=private)
-        visible = []
-        for i, chunk in enumerate(chunks):
-            # Telegram's own checks: HTML parses, known tags only, <= 4096 visible characters.
-            visible.append(_check_text(chunk.html, "HTML"))
-            # The renderer's <b> around the title is the only markup; nothing came from text.
-            tags = _TAG.findall(chunk.html)
-            assert tags == (["b", "b"] if i == 0 and reply.title else []), chunk.html[:200]
-            markup = chunk.markup.to_dict() if chunk.markup is not None else {}
-            for row in markup.get("inline_keyboard", []):
-                for button in row:
-                    data = button.get("callback_data")
-                    assert data is None or 1 <= len(data.encode()) <= MAX_ACTION_BYTES
-        shown = _squash("".join(visible))
-        expected = _squash(f"{reply.title or ''}{reply.text}")
-        assert shown == expected
+    chunks = render_reply(reply)
+    visible = []
+    for i, chunk in enumerate(chunks):
+        # Telegram's own checks: HTML parses, known tags only, <= 4096 visible characters.
+        visible.append(_check_text(chunk.html, "HTML"))
+        # The renderer's <b> around the title is the only markup; nothing came from text.
+        tags = _TAG.findall(chunk.html)
+        assert tags == (["b", "b"] if i == 0 and reply.title else []), chunk.html[:200]
+        markup = chunk.markup.to_dict() if chunk.markup is not None else {}
+        for row in markup.get("inline_keyboard", []):
+            for button in row:
+                data = button.get("callback_data")
+                assert data is None or 1 <= len(data.encode()) <= MAX_ACTION_BYTES
+    shown = _squash("".join(visible))
+    expected = _squash(f"{reply.title or ''}{reply.text}")
+    assert shown == expected
 
 
 def assert_valid_reply(reply: Reply, service: ConversationService) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -84,6 +84,10 @@ class AdminService:
 
     # ----- reports ------------------------------------------------------------------------
 
+    def entry_titles(self, lang: Lang) -> dict[str, str]:
+        """Entry id -> title in `lang`, of the knowledge in use."""
+        return {e.id: e.title.get(lang) for e in self.engines.knowledge.entries.values()}
+
     async def stats_report(
         self, *, days: int, lang: Lang, with_chart: bool = False
     ) -> tuple[str, bytes | None]:
@@ -91,7 +95,7 @@ class AdminService:
         with `with_chart`, a PNG of the daily volume and outcome mix (one query for both)."""
         stats = await self.storage.stats(days=days, utc_offset=SHENYANG_UTC_OFFSET)
         kb = self.engines.knowledge
-        titles = {e.id: e.title.get(lang) for e in kb.entries.values()}
+        titles = self.entry_titles(lang)
         categories = {
             e.id: kb.categories[e.category].title.get(lang)
             for e in kb.entries.values()
@@ -115,11 +119,17 @@ class AdminService:
         groups = await asyncio.to_thread(group_unanswered, questions, closest=closest)
         return groups[:limit]
 
+    def unanswered_report(self, groups: Sequence[UnansweredGroup], *, lang: Lang) -> str:
+        """`groups` (from `unanswered_groups`) as the text of the unanswered report."""
+        return format_unanswered(
+            groups, titles=self.entry_titles(lang), lang=lang, utc_offset=SHENYANG_UTC_OFFSET
+        )
+
     async def unanswered_text(self, *, days: int, limit: int, lang: Lang) -> str:
         """The unanswered report as text."""
-        groups = await self.unanswered_groups(days=days, limit=limit)
-        titles = {e.id: e.title.get(lang) for e in self.engines.knowledge.entries.values()}
-        return format_unanswered(groups, titles=titles, lang=lang, utc_offset=SHENYANG_UTC_OFFSET)
+        return self.unanswered_report(
+            await self.unanswered_groups(days=days, limit=limit), lang=lang
+        )
 
     async def unanswered_csv(self, *, days: int, limit: int) -> str:
         """The unanswered report as CSV."""

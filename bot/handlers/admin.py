@@ -15,8 +15,8 @@ from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.admin import SHENYANG_UTC_OFFSET, AdminService
-from bot.admin.reports import UnansweredGroup, format_unanswered
+from bot.admin import AdminService
+from bot.admin.reports import UnansweredGroup
 from bot.conversation import Button, Reply, ReplyKind
 from bot.knowledge.loader import KNOWLEDGE_SUFFIXES
 from bot.knowledge.models import Lang
@@ -39,8 +39,6 @@ MAX_DAYS = 365
 UNANSWERED_GROUPS = 10
 #: Entry titles in button labels are cut here; the report above has them whole.
 LABEL_TITLE_CHARS = 30
-#: Where `admin_service` keeps its instance in `bot_data` (pending suggestions live in it).
-_BOT_DATA_KEY = "admin_service"
 
 _TEXTS: dict[str, dict[Lang, str]] = {
     "refused": {
@@ -127,9 +125,8 @@ async def show_unanswered(update: Update, context: BotContext) -> None:
     except StorageUnavailable:
         await _say(message, lang, _t("db_down", lang))
         return
-    titles = {e.id: e.title.get(lang) for e in admin.engines.knowledge.entries.values()}
-    text = format_unanswered(groups, titles=titles, lang=lang, utc_offset=SHENYANG_UTC_OFFSET)
-    await _say(message, lang, text, buttons=_suggestion_buttons(admin, groups, titles, lang))
+    text = admin.unanswered_report(groups, lang=lang)
+    await _say(message, lang, text, buttons=_suggestion_buttons(admin, groups, lang))
 
 
 async def accept_suggestion(update: Update, context: BotContext) -> None:
@@ -138,7 +135,7 @@ async def accept_suggestion(update: Update, context: BotContext) -> None:
     user = update.effective_user
     if query is None or user is None:
         return
-    admin = admin_service(context)
+    admin = context.admin
     lang = await context.conversation.reply_lang(context.resident(update))
     if not admin.is_admin(user.id):
         await query.answer(_t("refused", lang))
@@ -199,29 +196,6 @@ async def upload_knowledge(update: Update, context: BotContext) -> None:
 # ----- helpers ---------------------------------------------------------------------------
 
 
-def admin_service(context: BotContext) -> AdminService:
-    """The admin service over the open services, built on first use and kept in bot_data.
-
-    One instance per running bot: the suggestion tokens of /unanswered live in it.
-    It is rebuilt if the services were reopened (a new engine holder or database).
-    """
-    services = context.services
-    # BotData has no typed field for it; its instance dict holds it under our own key.
-    state = vars(context.bot_data)
-    admin = state.get(_BOT_DATA_KEY)
-    if (
-        isinstance(admin, AdminService)
-        and admin.engines is services.engines
-        and admin.storage is services.storage
-    ):
-        return admin
-    if services.storage is None:
-        raise RuntimeError("admin commands need the database (services opened without storage)")
-    admin = AdminService(services.settings, services.engines, services.storage)
-    state[_BOT_DATA_KEY] = admin
-    return admin
-
-
 async def _admin_request(
     update: Update, context: BotContext
 ) -> tuple[Message, AdminService, Lang] | None:
@@ -230,7 +204,7 @@ async def _admin_request(
     user = update.effective_user
     if message is None or user is None:
         return None
-    admin = admin_service(context)
+    admin = context.admin
     lang = await context.conversation.reply_lang(context.resident(update))
     if not admin.is_admin(user.id):
         await _say(message, lang, _t("refused", lang))
@@ -252,9 +226,10 @@ def _days(args: Sequence[str] | None, *, default: int) -> int | None:
 
 
 def _suggestion_buttons(
-    admin: AdminService, groups: Sequence[UnansweredGroup], titles: dict[str, str], lang: Lang
+    admin: AdminService, groups: Sequence[UnansweredGroup], lang: Lang
 ) -> tuple[tuple[Button, ...], ...]:
     """One "add to <entry>" button per group that has a closest entry, numbered like the report."""
+    titles = admin.entry_titles(lang)
     rows = []
     for number, group in enumerate(groups, 1):
         if group.entry_id is None or group.entry_id not in titles:

@@ -19,6 +19,7 @@ from telegram.constants import ParseMode
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults
 
+from bot.admin import AdminService
 from bot.config import Settings
 from bot.handlers import ADMIN_COMMANDS, COMMANDS, register_all
 from bot.knowledge.loader import KnowledgeError
@@ -151,6 +152,8 @@ async def _open_services(app: BotApp) -> None:
     assert settings is not None  # build_application sets it
     services = await Services.open(settings)
     app.bot_data.services = services
+    if services.storage is not None:  # admin work needs the database
+        app.bot_data.admin = AdminService(settings, services.engines, services.storage)
     await _publish_commands(app, admin_ids=settings.admin_ids)
     if services.storage is not None and app.job_queue is not None:
         app.job_queue.run_repeating(
@@ -189,6 +192,7 @@ async def _publish_commands(app: BotApp, *, admin_ids: frozenset[int]) -> None:
 
 async def _close_services(app: BotApp) -> None:
     """post_shutdown: close the database."""
+    app.bot_data.admin = None
     services, app.bot_data.services = app.bot_data.services, None
     if services is not None:
         await services.close()

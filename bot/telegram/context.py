@@ -13,6 +13,7 @@ from telegram import Update
 from telegram import User as TelegramUser
 from telegram.ext import Application, CallbackContext, ExtBot, JobQueue
 
+from bot.admin import AdminService
 from bot.config import Settings
 from bot.conversation import ConversationService, User
 from bot.services import Services
@@ -28,6 +29,9 @@ class BotData:
         self.settings: Settings | None = None
         #: Opened in `post_init`, closed in `post_shutdown`.
         self.services: Services | None = None
+        #: Over the services' engine and database; opened and closed with them. It holds
+        #: the suggestion tokens of /unanswered, so there is one per running bot.
+        self.admin: AdminService | None = None
         #: Set by the flood-control handler when it is registered.
         self.flood: FloodGuard | None = None
 
@@ -50,6 +54,14 @@ class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], Bo
         if services is None:
             raise RuntimeError("services are not open yet (post_init has not run)")
         return services
+
+    @property
+    def admin(self) -> AdminService:
+        """The admin service (reports, reloads, knowledge edits)."""
+        admin = self.bot_data.admin
+        if admin is None:
+            raise RuntimeError("the admin service is not open (post_init has not run)")
+        return admin
 
     @property
     def conversation(self) -> ConversationService:

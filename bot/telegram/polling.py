@@ -24,7 +24,7 @@ import functools
 import logging
 import math
 import signal
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from telegram import Update
@@ -184,41 +184,66 @@ def _seconds(value: object) -> float:
     return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]
 
 
+@contextlib.asynccontextmanager
+async def polling_lifecycle(
+    app: Application[Any, Any, Any, Any, Any, Any],
+    stop: asyncio.Event,
+    *,
+    timeout: int,
+    allowed_updates: Sequence[str],
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Start `app` and poll in a task until `stop` is set; stop everything on leaving.
+
+    The lifecycle mirrors `Application.run_polling`: initialize, post_init,
+    start, poll, stop, post_stop, shutdown, post_shutdown. Leaving the block sets
+    `stop` and waits for the poller to finish the updates in flight.
+
+    Yields:
+        The polling task; it ends once `stop` is set, or raises (a refused token).
+    """
+    await app.initialize()
+    try:
+        if app.post_init:
+            await app.post_init(app)
+        # Long polling and a webhook exclude each other; keep pending updates.
+        await app.bot.delete_webhook(drop_pending_updates=False)
+        await app.start()
+        poller = asyncio.ensure_future(
+            AtLeastOncePoller(app, timeout=timeout, allowed_updates=allowed_updates).run(stop)
+        )
+        try:
+            yield poller
+            stop.set()
+            await poller
+        finally:
+            if not poller.done():  # the block failed: its error is the one to report
+                stop.set()
+                await asyncio.wait([poller])
+            await app.stop()
+            if app.post_stop:
+                await app.post_stop(app)
+    finally:
+        await app.shutdown()
+        if app.post_shutdown:
+            await app.post_shutdown(app)
+
+
 async def serve_polling(
     app: Application[Any, Any, Any, Any, Any, Any],
     *,
     timeout: int,
     allowed_updates: Sequence[str],
 ) -> None:
-    """Run `app` with at-least-once long polling until SIGINT or SIGTERM.
-
-    The lifecycle mirrors `Application.run_polling`: initialize, post_init,
-    start, poll, stop, post_stop, shutdown, post_shutdown.
-    """
+    """Run `app` with at-least-once long polling (`polling_lifecycle`) until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await app.initialize()
-        try:
-            if app.post_init:
-                await app.post_init(app)
-            # Long polling and a webhook exclude each other; keep pending updates.
-            await app.bot.delete_webhook(drop_pending_updates=False)
-            await app.start()
-            try:
-                await AtLeastOncePoller(app, timeout=timeout, allowed_updates=allowed_updates).run(
-                    stop
-                )
-            finally:
-                await app.stop()
-                if app.post_stop:
-                    await app.post_stop(app)
-        finally:
-            await app.shutdown()
-            if app.post_shutdown:
-                await app.post_shutdown(app)
+        async with polling_lifecycle(
+            app, stop, timeout=timeout, allowed_updates=allowed_updates
+        ) as poller:
+            await poller
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -49,27 +49,24 @@ class OutgoingVenue:
     address: str
 
 
-def render_reply(
-    reply: Reply, *, private: bool = True, limit: int = TEXT_LIMIT
-) -> list[OutgoingText]:
+def render_reply(reply: Reply, *, limit: int = TEXT_LIMIT) -> list[OutgoingText]:
     """The messages that show `reply`: text split under `limit`, buttons on the last one.
 
     Args:
         reply: What the conversation service answered.
-        private: False in groups, where Telegram offers no location-request keyboard.
         limit: Longest chunk, in UTF-16 code units of visible text.
     """
     if reply.places:  # places are not hashable; "nearest" replies are rare anyway
-        return list(_render(reply, private, limit))
-    return list(_render_recent(reply, private, limit))
+        return list(_render(reply, limit))
+    return list(_render_recent(reply, limit))
 
 
-def _render(reply: Reply, private: bool, limit: int) -> tuple[OutgoingText, ...]:
+def _render(reply: Reply, limit: int) -> tuple[OutgoingText, ...]:
     body = split_text(reply.text, limit=limit - (_utf16_len(reply.title) + 2 if reply.title else 0))
     chunks = [html.escape(part) for part in body] or [""]
     if reply.title:
         chunks[0] = f"<b>{html.escape(reply.title)}</b>\n\n{chunks[0]}".rstrip()
-    markup = reply_markup(reply, private=private)
+    markup = reply_markup(reply)
     return tuple(
         OutgoingText(c, markup if i == len(chunks) - 1 else None) for i, c in enumerate(chunks)
     )
@@ -81,9 +78,13 @@ def _render(reply: Reply, private: bool, limit: int) -> tuple[OutgoingText, ...]
 _render_recent = functools.lru_cache(maxsize=1024)(_render)
 
 
-def reply_markup(reply: Reply, *, private: bool = True) -> Markup | None:
-    """The keyboard of a reply: a location request, inline buttons, or nothing."""
-    if reply.request_location and private:
+def reply_markup(reply: Reply) -> Markup | None:
+    """The keyboard of a reply: a location request, inline buttons, or nothing.
+
+    Only private chats offer the location request; the conversation asks for one only
+    where the channel said it can (`ConversationService.nearest_prompt`'s `can_request`).
+    """
+    if reply.request_location:
         label = ui_text("share_location_button", reply.lang)
         return ReplyKeyboardMarkup(
             [[KeyboardButton(label, request_location=True)]],

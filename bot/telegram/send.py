@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
-from telegram.constants import ChatType
 from telegram.error import BadRequest
 
 from bot.conversation import Reply
@@ -25,7 +24,7 @@ async def send_reply(message: Message, reply: Reply, *, remove_keyboard: bool = 
     Returns:
         The last message sent (the one carrying the buttons).
     """
-    chunks = render_reply(reply, private=message.chat.type == ChatType.PRIVATE)
+    chunks = render_reply(reply)
     # A message has one markup: the keyboard removal rides on the first chunk without buttons.
     removal_at = next((i for i, c in enumerate(chunks) if c.markup is None), None)
     sent = message
@@ -79,5 +78,5 @@ async def send_new(query: CallbackQuery, reply: Reply) -> None:
     if message is None:
         return  # a button under an inline-mode message: there is no chat to write to
     chat_id = message.chat.id
-    for chunk in render_reply(reply, private=message.chat.type == ChatType.PRIVATE):
+    for chunk in render_reply(reply):
         await query.get_bot().send_message(chat_id, chunk.html, reply_markup=chunk.markup)

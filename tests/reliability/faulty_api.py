@@ -9,9 +9,7 @@ the failures that have no answer at all:
   timeout, then closes the connection without applying it.
 
 Both are recorded in the call log with a negative `error` (`DROPPED`, `STALLED`),
-so a test can show how often the bot retried. Responses are sent with
-TCP_NODELAY: without it every answer waits 40 ms for a delayed ACK, which makes
-runs of hundreds of questions needlessly slow.
+so a test can show how often the bot retried.
 """
 
 from __future__ import annotations
@@ -21,13 +19,16 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.telegram.fake_api import ApiCall, FakeBotApi, _handler_for
+from bot.telegram.request import SEND_TIMEOUTS
+from tests.telegram.fake_api import ApiCall, FakeBotApi
 
 DROPPED = -1
 STALLED = -2
+#: How long a stalled sendMessage is held: just past the bot's read timeout for it.
+STALL_SECONDS = SEND_TIMEOUTS["read_timeout"] + 1.0
 
 
 class _NoResponse(Exception):
@@ -81,13 +82,11 @@ class FaultyBotApi(FakeBotApi):
                 queue.pop(0)
             return fault
 
-    def start(self) -> FaultyBotApi:
-        """Like `FakeBotApi.start`, with a handler that can hang up and sends without delay."""
-        base: Any = _handler_for(self)
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        """`FakeBotApi`'s handler, able to hang up without answering."""
+        base: Any = super()._request_handler()
 
         class Handler(base):
-            disable_nagle_algorithm = True
-
             def _api(self, method: str, params: dict[str, Any], files: dict[str, bytes]) -> None:
                 try:
                     super()._api(method, params, files)
@@ -96,15 +95,4 @@ class FaultyBotApi(FakeBotApi):
                     with contextlib.suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        server.block_on_close = False
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="faulty-bot-api", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __enter__(self) -> FaultyBotApi:
-        return self.start()
+        return Handler

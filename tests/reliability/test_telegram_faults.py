@@ -14,12 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.faulty_api import DROPPED, STALLED, FaultyBotApi
+from tests.reliability.faulty_api import DROPPED, STALL_SECONDS, STALLED, FaultyBotApi
 from tests.reliability.scenario import Scenario
 from tests.telegram.harness import make_settings, running_bot
-
-#: The bot's read timeout for sendMessage is 15 s (bot/telegram/app.py): stall longer.
-STALL_SECONDS = 16.0
 
 Fault = Callable[[FaultyBotApi], None]
 

@@ -37,7 +37,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 from telegram import Bot
 from telegram.request import BaseRequest
@@ -150,9 +150,9 @@ class FakeBotApi:
 
     # ----- life cycle ---------------------------------------------------------------
 
-    def start(self) -> FakeBotApi:
+    def start(self) -> Self:
         """Listen on a free port of 127.0.0.1 in a background thread."""
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self._request_handler())
         server.daemon_threads = True
         server.block_on_close = False
         self._server = server
@@ -173,11 +173,15 @@ class FakeBotApi:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> FakeBotApi:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
+        """The HTTP handler class `start` serves with; subclasses extend it to add faults."""
+        return _handler_for(self)
 
     @property
     def url(self) -> str:

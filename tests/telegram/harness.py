@@ -19,7 +19,7 @@ from typing import Any
 from bot.config import Settings
 from bot.telegram.app import build_application, polling_options, webhook_options
 from bot.telegram.context import BotApp
-from bot.telegram.polling import AtLeastOncePoller
+from bot.telegram.polling import polling_lifecycle
 from tests.telegram.fake_api import TOKEN, ApiCall, FakeBotApi
 
 #: The shipped knowledge, so tests exercise what residents will get.
@@ -102,27 +102,29 @@ async def running_bot(settings: Settings, api: FakeBotApi) -> AsyncIterator[Runn
 @contextlib.asynccontextmanager
 async def _started(settings: Settings, api: FakeBotApi) -> AsyncIterator[RunningBot]:
     app = build_application(settings)
+    if settings.webhook_url:
+        async with _webhook(app, settings):
+            yield RunningBot(app, api)
+    else:
+        # The same start, at-least-once poller and stop as `run()`; `stop` is set on leaving.
+        async with polling_lifecycle(app, asyncio.Event(), **polling_options()):
+            yield RunningBot(app, api)
+
+
+@contextlib.asynccontextmanager
+async def _webhook(app: BotApp, settings: Settings) -> AsyncIterator[None]:
+    """What PTB's `run_webhook` (used by `run()`) does, without blocking."""
     await app.initialize()
     try:
         if app.post_init:
             await app.post_init(app)
         assert app.updater is not None
-        stop = asyncio.Event()
-        poller: asyncio.Task[None] | None = None
-        if settings.webhook_url:
-            await app.updater.start_webhook(**webhook_options(settings))
+        await app.updater.start_webhook(**webhook_options(settings))
         await app.start()
-        if not settings.webhook_url:
-            # The same at-least-once poller as `run()`.
-            poller = asyncio.ensure_future(AtLeastOncePoller(app, **polling_options()).run(stop))
         try:
-            yield RunningBot(app, api)
+            yield
         finally:
-            if poller is not None:
-                stop.set()
-                await poller
-            if app.updater.running:
-                await app.updater.stop()
+            await app.updater.stop()
             await app.stop()
     finally:
         await app.shutdown()

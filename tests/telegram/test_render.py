@@ -71,14 +71,13 @@ def test_emoji_count_twice_towards_the_limit() -> None:
     assert [utf16(c) for c in chunks] == [20, 20, 20]
 
 
-def test_location_request_is_a_reply_keyboard_in_private_only() -> None:
+def test_location_request_is_a_one_time_reply_keyboard() -> None:
+    # Groups never get one: there the conversation sends no request (test_resident_flows).
     prompt = Reply(ReplyKind.INFO, "en", "share?", request_location=True)
-    [private] = render_reply(prompt)
-    assert isinstance(private.markup, ReplyKeyboardMarkup)
-    assert private.markup.keyboard[0][0].request_location is True
-    assert private.markup.one_time_keyboard
-    [group] = render_reply(prompt, private=False)
-    assert group.markup is None
+    [out] = render_reply(prompt)
+    assert isinstance(out.markup, ReplyKeyboardMarkup)
+    assert out.markup.keyboard[0][0].request_location is True
+    assert out.markup.one_time_keyboard
 
 
 def test_inline_keyboard_rows_and_links() -> None:
