@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from bot.telegram.request import SEND_TIMEOUTS
+from bot.telegram.transport import READ_TIMEOUT
 from tests.telegram.fake_api import ApiCall, FakeBotApi
 
 DROPPED = -1
 STALLED = -2
 #: How long a stalled sendMessage is held: just past the bot's read timeout for it.
-STALL_SECONDS = SEND_TIMEOUTS["read_timeout"] + 1.0
+STALL_SECONDS = READ_TIMEOUT + 1.0
 
 
 class _NoResponse(Exception):
