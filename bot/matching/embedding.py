@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -145,7 +146,7 @@ def encode_cached(
     Args:
         embedder: The model.
         texts: The document texts, in index order.
-        cache_dir: Where `.npy` files live; None disables the cache.
+        cache_dir: Where `.npy` files live (in a folder per model); None: no cache.
         progress: Show a progress bar; None means "when stderr is a terminal".
 
     Returns:
@@ -154,6 +155,9 @@ def encode_cached(
     key = cache_key(embedder.name, texts)
     if cache_dir is None:
         return _encode_batches(embedder, texts, progress=progress)
+    # A folder per model: reuse and pruning look at the newest caches, which must be
+    # this model's even when another model's caches (EMBEDDING_MODEL=use) share the folder.
+    cache_dir = cache_dir / re.sub(r"[^A-Za-z0-9._-]", "_", embedder.name)
     vectors = _read_cache(cache_dir, key, embedder, len(texts))
     if vectors is not None:
         return vectors

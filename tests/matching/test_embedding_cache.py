@@ -37,14 +37,28 @@ def test_old_caches_are_pruned(tmp_path: Path) -> None:
     model = CountingEmbedder()
     for i in range(10):
         encode_cached(model, [*TEXTS, f"第{i}个问题"], cache_dir=tmp_path, progress=False)
-    assert len(list(tmp_path.glob("*.npy"))) <= 4
-    assert len(list(tmp_path.glob("*.json"))) <= 4
+    assert len(list(tmp_path.glob("**/*.npy"))) <= 4
+    assert len(list(tmp_path.glob("**/*.json"))) <= 4
+
+
+class OtherEmbedder(CountingEmbedder):
+    name = "other/fake model"  # not a file name as it is
+
+
+def test_models_sharing_a_folder_keep_their_own_caches(tmp_path: Path) -> None:
+    kept, busy = CountingEmbedder(), OtherEmbedder()
+    encode_cached(kept, TEXTS, cache_dir=tmp_path, progress=False)
+    for i in range(10):  # the other model's knowledge is edited again and again
+        encode_cached(busy, [*TEXTS, f"第{i}个问题"], cache_dir=tmp_path, progress=False)
+    # The first model's cache was neither pruned nor hidden: an edit encodes one text.
+    encode_cached(kept, [*TEXTS, "新问题"], cache_dir=tmp_path, progress=False)
+    assert kept.texts == len(TEXTS) + 1
 
 
 def test_a_damaged_cache_is_recomputed(tmp_path: Path) -> None:
     model = CountingEmbedder()
     encode_cached(model, TEXTS, cache_dir=tmp_path, progress=False)
-    for path in tmp_path.glob("*.npy"):
+    for path in tmp_path.glob("**/*.npy"):
         path.write_bytes(b"not numpy")
     vectors = encode_cached(model, TEXTS, cache_dir=tmp_path, progress=False)
     assert vectors.shape == (len(TEXTS), model.dim)

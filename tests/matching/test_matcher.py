@@ -182,7 +182,7 @@ def test_embedding_cache_is_reused(tmp_path: Path) -> None:
     first = CountingEmbedder()
     Matcher.build(FIXTURE_DOCUMENTS, embedder=first, cache_dir=tmp_path)
     assert first.texts > 0
-    assert list(tmp_path.glob("*.npy"))
+    assert list(tmp_path.glob("**/*.npy"))
 
     second = CountingEmbedder()
     matcher = Matcher.build(FIXTURE_DOCUMENTS, embedder=second, cache_dir=tmp_path)
