@@ -172,7 +172,8 @@ def ours_method(matcher: Any) -> Callable[[str], Answer]:
 # --- data ------------------------------------------------------------------------
 
 
-def our_data() -> tuple[list[Any], list[list[str]], list[Question]]:
+def our_data() -> tuple[list[Any], list[list[str]], list[list[str]], list[Question]]:
+    """Our knowledge as matcher documents, its synonym and look-alike groups, our eval set."""
     from bot.answering import documents_from_knowledge
     from bot.evaluation import load_eval_questions
     from bot.knowledge.loader import load_knowledge
@@ -181,7 +182,8 @@ def our_data() -> tuple[list[Any], list[list[str]], list[Question]]:
     questions = [
         Question(q.q, q.expect) for q in load_eval_questions(ROOT / "tests" / "data" / "eval.yaml")
     ]
-    return documents_from_knowledge(kb), [g.terms for g in kb.synonyms], questions
+    synonyms = [g.terms for g in kb.synonyms]
+    return documents_from_knowledge(kb), synonyms, [g.terms for g in kb.contrasts], questions
 
 
 def external_data(folder: Path, name: str) -> tuple[list[Any], list[Question]] | None:
@@ -228,7 +230,7 @@ def child_scale(entries: int) -> dict[str, float]:
     from bot.evaluation import percentile
     from bot.matching import MatchDocument, Matcher, MatcherSettings
 
-    documents, synonyms, questions = our_data()
+    documents, synonyms, contrasts, questions = our_data()
     rng = random.Random(7)
     pool = "东南西北中和平安长青华新民兴光明泰康宁云山河湖江海林松柏桥"
     generated = []
@@ -244,7 +246,9 @@ def child_scale(entries: int) -> dict[str, float]:
             )
         )
     start = time.perf_counter()
-    matcher = Matcher.build(generated, synonyms=synonyms, settings=MatcherSettings(semantic=False))
+    matcher = Matcher.build(
+        generated, synonyms=synonyms, contrasts=contrasts, settings=MatcherSettings(semantic=False)
+    )
     build_s = time.perf_counter() - start
     timings = []
     for question in questions:
@@ -335,6 +339,7 @@ def compare(
     questions: Sequence[Question],
     *,
     semantic: bool,
+    contrasts: Sequence[Sequence[str]] = (),
 ) -> list[Row]:
     from bot.matching import Matcher, MatcherSettings, load_embedder
 
@@ -343,13 +348,16 @@ def compare(
         run_method("wratio", dataset, wratio_method(phrasings), questions),
         run_method("bm25", dataset, bm25_method(phrasings), questions),
     ]
-    lexical = Matcher.build(documents, synonyms=synonyms, settings=MatcherSettings(semantic=False))
+    lexical = Matcher.build(
+        documents, synonyms=synonyms, contrasts=contrasts, settings=MatcherSettings(semantic=False)
+    )
     rows.append(run_method("ours-lexical", dataset, ours_method(lexical), questions))
     if semantic:
         embedder = _CountingEmbedder(load_embedder("e5"))
         matcher = Matcher.build(
             documents,
             synonyms=synonyms,
+            contrasts=contrasts,
             embedder=embedder,
             cache_dir=CACHE_DIR,
             progress=sys.stderr.isatty(),
@@ -397,8 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     semantic = not args.no_semantic
-    documents, synonyms, questions = our_data()
-    rows = compare("ours", documents, synonyms, questions, semantic=semantic)
+    documents, synonyms, contrasts, questions = our_data()
+    rows = compare("ours", documents, synonyms, questions, semantic=semantic, contrasts=contrasts)
     if not args.quick:
         if args.external.is_dir():
             for name in ("tianchi", "bq"):
