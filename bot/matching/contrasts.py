@@ -38,8 +38,9 @@ class Contrasts:
                 name different things (any language).
         """
         self._patterns: dict[str, re.Pattern[str]] = {}
-        #: A Chinese look-alike's sound ("li hun"): typed pinyin names it too.
-        self._sounds: dict[str, str] = {}
+        #: A Chinese look-alike typed as pinyin, as whole typed words ("li hun", "lihun"):
+        #: never inside the sounds of Chinese text (这里婚姻 sounds "zhe li hun yin").
+        self._typed: dict[str, re.Pattern[str]] = {}
         #: Each look-alike's covered words; each word's group (for longest matches).
         self._covered: dict[str, frozenset[str]] = {}
         self._group_of: dict[str, frozenset[str]] = {}
@@ -53,8 +54,10 @@ class Contrasts:
                 self._group_of[term] = self._group_of.get(term, frozenset()) | set(terms)
             for term in look_alikes:
                 self._covered[term] = self._covered.get(term, frozenset()) | {covered}
-                if all(is_cjk(c) for c in term):
-                    self._sounds[term] = " ".join(char_pinyin(c) or c for c in term)
+                sounds = [char_pinyin(c) for c in term] if all(map(is_cjk, term)) else []
+                if sounds and all(sounds):
+                    typed = " ?".join(re.escape(s) for s in sounds if s)
+                    self._typed[term] = re.compile(rf"(?<![a-z]){typed}(?![a-z])")
 
     def __bool__(self) -> bool:
         return bool(self._covered)
@@ -63,17 +66,14 @@ class Contrasts:
         """The words of every group a normalised text contains, as written."""
         return frozenset(t for t, pattern in self._patterns.items() if pattern.search(normalized))
 
-    def named(self, normalized: str, syllables: Sequence[str] = ()) -> frozenset[str]:
-        """The look-alikes a message names: written, or typed as their sound
-        (`syllables`: the message's pinyin, "|" between words that have none).
+    def named(self, normalized: str) -> frozenset[str]:
+        """The look-alikes a normalised message names: written, or typed as pinyin.
 
         A word inside a longer word of its group that the message also contains
         is not named: "涉外婚姻登记" names itself, not "婚姻登记".
         """
         found = set(self.mentioned(normalized))
-        if syllables and self._sounds:
-            heard = f" {' '.join(syllables)} "
-            found.update(t for t, sound in self._sounds.items() if f" {sound} " in heard)
+        found.update(t for t, pattern in self._typed.items() if pattern.search(normalized))
         return frozenset(
             t
             for t in found

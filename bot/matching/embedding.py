@@ -256,6 +256,7 @@ def _write_cache(
         }
         (cache_dir / f"{key}.json").write_text(json.dumps(meta), encoding="utf-8")
         _prune(cache_dir, keep=_KEEP_CACHES)
+        _prune(cache_dir.parent, keep=0)  # caches of the old layout, beside the model folders
     except OSError:
         # An unwritable cache only costs the next start-up its time, never the answers.
         return

@@ -168,8 +168,6 @@ class Terms:
     core: str
     #: The pinyin of the content, syllables joined: fuzzy ratios on sound.
     sound: str
-    #: The syllables of the content as written, "|" for a word without any.
-    syllables: tuple[str, ...] = ()
 
 
 class Lexicon:
@@ -275,7 +273,6 @@ class Lexicon:
             pinyin=tuple(pinyin),
             core="".join(words) if _mostly_cjk(words) else " ".join(words),
             sound="".join(s for s in syllables if s != "|"),
-            syllables=tuple(syllables),
         )
 
     def _syllables(self, words: Iterable[str]) -> list[str]:

@@ -775,7 +775,7 @@ class Matcher:
             semantic=semantic_doc[docs],
             pinyin_query=pinyin_query,
             english=not pinyin_query and detect_language(text) == "en",
-            named=self._contrasts.named(text, terms.syllables) if self._contrasts else frozenset(),
+            named=self._contrasts.named(text) if self._contrasts else frozenset(),
         )
 
     def _encode(self, text: str) -> npt.NDArray[np.float32]:

@@ -63,3 +63,12 @@ def test_a_damaged_cache_is_recomputed(tmp_path: Path) -> None:
     vectors = encode_cached(model, TEXTS, cache_dir=tmp_path, progress=False)
     assert vectors.shape == (len(TEXTS), model.dim)
     assert model.texts == 2 * len(TEXTS)
+
+
+def test_caches_of_the_old_layout_are_removed(tmp_path: Path) -> None:
+    # Before the folder per model, caches lay in the folder itself, never pruned since.
+    (tmp_path / "0123abcd.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "0123abcd.npy").write_bytes(b"old")
+    encode_cached(CountingEmbedder(), TEXTS, cache_dir=tmp_path, progress=False)
+    assert not list(tmp_path.glob("*.npy")) and not list(tmp_path.glob("*.json"))
+    assert len(list(tmp_path.glob("*/*.npy"))) == 1
