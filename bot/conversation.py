@@ -396,7 +396,7 @@ class ConversationService:
             return Reply(
                 ReplyKind.CLARIFY,
                 lang,
-                _source_silent_on(result.missing, lang) + kb.texts.clarify.get(lang),
+                _source_silent_on(result, lang) + kb.texts.clarify.get(lang),
                 buttons=rows,
                 score=score,
                 candidates=candidates,
@@ -414,7 +414,8 @@ class ConversationService:
         return Reply(
             ReplyKind.FALLBACK,
             lang,
-            kb.texts.fallback.get(lang),
+            # Not what an out-of-scope question asked for: only that its topic is not covered.
+            _source_silent_on(result, lang, details=False) + kb.texts.fallback.get(lang),
             buttons=self.menu(kb, lang).buttons,
             score=score,
             candidates=candidates,
@@ -566,6 +567,10 @@ _UI: dict[str, dict[Lang, str]] = {
         "zh": "我依据的公开报道没有公布{items}，请以主管部门的答复为准。",
         "en": "The public reports I answer from do not give {items}; please ask the responsible office.",
     },
+    "not_covered": {
+        "zh": "我依据的公开报道没有涉及“{items}”，请以主管部门的答复为准。",
+        "en": "The public reports I answer from say nothing about “{items}”; please ask the responsible office.",
+    },
     "none_of_these": {"zh": "都不是，看看全部类别", "en": "None of these: show all topics"},
     "source": {"zh": "来源：{doc}，{date}（{section}）", "en": "Source: {doc}, {date} ({section})"},
     "expired": {
@@ -642,13 +647,21 @@ _ASPECT_NAMES: dict[str, dict[Lang, str]] = {
 }
 
 
-def _source_silent_on(missing: frozenset[str], lang: Lang) -> str:
-    """A first line saying the sources do not give what was asked for, or ""."""
-    names = [_ASPECT_NAMES[a][lang] for a in _ASPECT_NAMES if a in missing]
-    if not names:
-        return ""
-    joined = "、".join(names) if lang == "zh" else " or ".join(names)
-    return _t("source_silent", lang).format(items=joined) + "\n"
+def _source_silent_on(result: MatchResult, lang: Lang, *, details: bool = True) -> str:
+    """First lines saying the sources do not cover the topic or (with `details`) do
+    not give what was asked for, or ""."""
+    lines = []
+    if result.uncovered:
+        # In the words the resident used (a look-alike of a covered topic), sorted
+        # so the same question always gets the same reply.
+        topics = sorted(result.uncovered)
+        joined = "”“".join(topics) if lang == "zh" else "”, “".join(topics)
+        lines.append(_t("not_covered", lang).format(items=joined))
+    names = [_ASPECT_NAMES[a][lang] for a in _ASPECT_NAMES if a in result.missing]
+    if names and details:
+        joined = "、".join(names) if lang == "zh" else " or ".join(names)
+        lines.append(_t("source_silent", lang).format(items=joined))
+    return "".join(line + "\n" for line in lines)
 
 
 def ui_text(key: str, lang: Lang) -> str:

@@ -106,8 +106,11 @@ def test_ask_batch_answers_every_line_in_order_and_survives_bad_ones(tmp_path: P
     [
         ("美丽服务台电话多少", "没有公布联系电话"),
         ("What is the phone number of the Meili service desk?", "do not give phone numbers"),
+        # A look-alike of a covered topic: not answered with the marriage entries.
+        ("离婚登记怎么办", "没有涉及“离婚”"),
+        ("沈阳北站几点开门", "没有涉及“沈阳北站”"),
     ],
-    ids=["zh", "en"],
+    ids=["zh", "en", "look-alike", "other-station"],
 )
 def test_a_reply_says_when_the_sources_do_not_give_what_was_asked(
     tmp_path: Path, question: str, silent: str

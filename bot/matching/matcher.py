@@ -376,6 +376,7 @@ class Matcher:
         doc_aspects: list[frozenset[str]],
         contrasts: Contrasts,
         doc_contrasts: list[frozenset[str]],
+        doc_told: list[frozenset[str]],
         settings: MatcherSettings,
         weights: Weights,
     ) -> None:
@@ -406,6 +407,7 @@ class Matcher:
         self._doc_aspects = doc_aspects
         self._contrasts = contrasts
         self._doc_contrasts = doc_contrasts
+        self._doc_told = doc_told
         self._doc_position = {doc_id: index for index, doc_id in enumerate(doc_ids)}
         self._unknown_words = float(words.idf.max()) if len(words.idf) else 1.0
         self._unknown_bigrams = _max_or_one(bigrams.idf)
@@ -462,6 +464,7 @@ class Matcher:
         doc_aspects: list[frozenset[str]] = []
         look_alikes = Contrasts(contrasts)
         doc_contrasts: list[frozenset[str]] = []
+        doc_told: list[frozenset[str]] = []
         # Most entries share their aspects (and look-alike terms): one set object
         # each, not one per entry.
         interned: dict[frozenset[str], frozenset[str]] = {}
@@ -486,6 +489,10 @@ class Matcher:
             doc_aspects.append(interned.setdefault(found, found))
             said = frozenset().union(*(look_alikes.mentioned(piece) for piece in pieces))
             doc_contrasts.append(interned.setdefault(said, said))
+            # What the answer itself speaks of: an alternate question that names a
+            # look-alike (想离婚 …) does not make the source say anything about it.
+            told = frozenset().union(*(look_alikes.mentioned(line) for line in answer))
+            doc_told.append(interned.setdefault(told, told))
         texts.close()
         english: set[str] = set()
         for text in texts:
@@ -536,6 +543,7 @@ class Matcher:
             doc_aspects=doc_aspects,
             contrasts=look_alikes,
             doc_contrasts=doc_contrasts,
+            doc_told=doc_told,
             settings=settings,
             weights=weights,
         )
@@ -568,8 +576,11 @@ class Matcher:
         # Said only when no entry the reply offers speaks of it (an entry that
         # says "the phone number is not announced" does speak of it).
         missing = aspects(text) if candidates else frozenset()
+        uncovered = self._contrasts.named(text) if self._contrasts else frozenset()
         for candidate in choices or candidates[:1]:
-            missing -= self._doc_aspects[self._doc_position[candidate.doc_id]]
+            position = self._doc_position[candidate.doc_id]
+            missing -= self._doc_aspects[position]
+            uncovered -= self._doc_told[position]
         return MatchResult(
             outcome,
             lang,
@@ -577,6 +588,7 @@ class Matcher:
             normalized,
             choices=choices,
             missing=missing,
+            uncovered=uncovered,
         )
 
     def _choices(self, candidates: Sequence[Candidate]) -> tuple[Candidate, ...]:

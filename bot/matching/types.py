@@ -70,6 +70,9 @@ class MatchResult:
             price, opening hours: `bot.matching.aspects`) that none of the
             best candidates a reply offers speaks of, so the reply can say the
             source is silent.
+        uncovered: Look-alike topics the message names (离婚 beside the covered
+            结婚: `bot.matching.contrasts`) that none of the candidates a reply
+            offers speaks of, so the reply can say the sources do not cover them.
     """
 
     outcome: MatchOutcome
@@ -79,6 +82,7 @@ class MatchResult:
     smalltalk: SmalltalkKind | None = None
     choices: tuple[Candidate, ...] = ()
     missing: frozenset[str] = frozenset()
+    uncovered: frozenset[str] = frozenset()
 
     @property
     def top(self) -> Candidate | None:

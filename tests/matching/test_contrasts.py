@@ -110,6 +110,25 @@ def test_entry_on_the_covered_word_does_not_answer_the_look_alike() -> None:
     assert divorce.outcome is not MatchOutcome.ANSWERED
     # Still offered as "did you mean" when it is the closest: the penalty halves, not hides.
     assert divorce.top is not None and divorce.top.doc_id == "marriage-registration"
+    # ... and the reply can say the sources do not cover divorce.
+    assert divorce.uncovered == {"离婚"}
+
+
+def test_a_look_alike_is_covered_only_by_what_an_answer_says() -> None:
+    told = MatchDocument(
+        doc_id="marriage-counselling",
+        questions=COUNSELLING.questions,
+        keywords=COUNSELLING.keywords,
+        answer="想离婚的夫妻可以先做婚姻家庭辅导",
+    )
+    question = "想离婚 有没有人调解 要带什么材料"
+    for counselling, uncovered in ((COUNSELLING, {"离婚"}), (told, set())):
+        matcher = Matcher.build(
+            [MARRIAGE, counselling], contrasts=GROUPS, settings=MatcherSettings(semantic=False)
+        )
+        # An alternate question naming 离婚 does not make the source say anything on it.
+        assert matcher.match(question).uncovered == uncovered
+    assert matcher.match("结婚登记要带什么材料").uncovered == set()
 
 
 def test_without_contrasts_the_look_alike_is_answered() -> None:
