@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -122,11 +122,20 @@ class AdminService:
         groups = await asyncio.to_thread(group_unanswered, questions, closest=closest)
         return groups[:limit]
 
-    def unanswered_report(self, groups: Sequence[UnansweredGroup], *, lang: Lang) -> str:
-        """`groups` (from `unanswered_groups`) as the text of the unanswered report."""
-        return format_unanswered(
-            groups, titles=self.entry_titles(lang), lang=lang, utc_offset=SHENYANG_UTC_OFFSET
-        )
+    def unanswered_report(
+        self,
+        groups: Sequence[UnansweredGroup],
+        *,
+        lang: Lang,
+        titles: Mapping[str, str] | None = None,
+    ) -> str:
+        """`groups` (from `unanswered_groups`) as the text of the unanswered report.
+
+        `titles` is `entry_titles(lang)`, for a caller that needs it too; built here if omitted.
+        """
+        if titles is None:
+            titles = self.entry_titles(lang)
+        return format_unanswered(groups, titles=titles, lang=lang, utc_offset=SHENYANG_UTC_OFFSET)
 
     async def unanswered_text(self, *, days: int, limit: int, lang: Lang) -> str:
         """The unanswered report as text."""
