@@ -56,6 +56,6 @@ class BoundedMap(Generic[K, V]):
         except KeyError:  # another thread dropped it (or emptied the map) meanwhile
             pass
 
-    def pop(self, key: K) -> None:
-        """Forget `key` (nothing happens when it is not kept)."""
-        self._items.pop(key, None)
+    def pop(self, key: K) -> V | None:
+        """Forget `key`; returns its value, or None when it was not kept."""
+        return self._items.pop(key, None)

@@ -49,6 +49,14 @@ def test_missing_and_popped_keys_read_as_none() -> None:
     assert 1 not in recent
 
 
+def test_pop_returns_the_forgotten_value() -> None:
+    recent: BoundedMap[str, int] = BoundedMap(2)
+    recent.put("a", 1)
+    assert recent.pop("a") == 1
+    assert recent.pop("a") is None  # already gone
+    assert recent.pop("never") is None
+
+
 def test_threads_writing_at_once_keep_it_bounded() -> None:
     recent: BoundedMap[int, int] = BoundedMap(50)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -22,6 +22,7 @@ from bot.admin.reports import (
     group_unanswered,
     unanswered_csv,
 )
+from bot.bounded import BoundedMap
 from bot.config import Settings
 from bot.knowledge.models import Lang
 from bot.matching import MatchOutcome
@@ -61,7 +62,9 @@ class AdminService:
     settings: Settings
     engines: EngineHolder
     storage: Storage
-    _pending: dict[str, Suggestion] = field(default_factory=dict, init=False, repr=False)
+    _pending: BoundedMap[str, Suggestion] = field(
+        default_factory=lambda: BoundedMap(MAX_PENDING_SUGGESTIONS), init=False, repr=False
+    )
 
     @classmethod
     @asynccontextmanager
@@ -119,11 +122,20 @@ class AdminService:
         groups = await asyncio.to_thread(group_unanswered, questions, closest=closest)
         return groups[:limit]
 
-    def unanswered_report(self, groups: Sequence[UnansweredGroup], *, lang: Lang) -> str:
-        """`groups` (from `unanswered_groups`) as the text of the unanswered report."""
-        return format_unanswered(
-            groups, titles=self.entry_titles(lang), lang=lang, utc_offset=SHENYANG_UTC_OFFSET
-        )
+    def unanswered_report(
+        self,
+        groups: Sequence[UnansweredGroup],
+        *,
+        lang: Lang,
+        titles: Mapping[str, str] | None = None,
+    ) -> str:
+        """`groups` (from `unanswered_groups`) as the text of the unanswered report.
+
+        `titles` is `entry_titles(lang)`, for a caller that needs it too; built here if omitted.
+        """
+        if titles is None:
+            titles = self.entry_titles(lang)
+        return format_unanswered(groups, titles=titles, lang=lang, utc_offset=SHENYANG_UTC_OFFSET)
 
     async def unanswered_text(self, *, days: int, limit: int, lang: Lang) -> str:
         """The unanswered report as text."""
@@ -137,11 +149,9 @@ class AdminService:
 
     def suggest(self, question: str, entry_id: str, *, lang: Lang) -> Suggestion:
         """Remember a question an admin may add to an entry; returns its short token."""
-        if len(self._pending) >= MAX_PENDING_SUGGESTIONS:
-            self._pending.pop(next(iter(self._pending)))
         token = secrets.token_hex(4)
         suggestion = Suggestion(token, question, entry_id, lang)
-        self._pending[token] = suggestion
+        self._pending.put(token, suggestion)  # the oldest open suggestion goes when full
         return suggestion
 
     # ----- changes ------------------------------------------------------------------------
@@ -150,7 +160,7 @@ class AdminService:
         self, admin_id: int, token: str, *, lang: Lang = "en"
     ) -> EditResult:
         """Add a suggested question to its entry's file, validate and reload."""
-        suggestion = self._pending.pop(token, None)
+        suggestion = self._pending.pop(token)
         if suggestion is None:
             return EditResult(False, _MESSAGES["expired"][lang])
         directory = self.settings.knowledge_dir

@@ -9,7 +9,7 @@ shared with the command line; these handlers check who asks, call it, reply.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from telegram import Message, Update
 from telegram.constants import ChatType
@@ -125,8 +125,10 @@ async def show_unanswered(update: Update, context: BotContext) -> None:
     except StorageUnavailable:
         await _say(message, lang, _t("db_down", lang))
         return
-    text = admin.unanswered_report(groups, lang=lang)
-    await _say(message, lang, text, buttons=_suggestion_buttons(admin, groups, lang))
+    titles = admin.entry_titles(lang)  # the report and its buttons share one copy
+    text = admin.unanswered_report(groups, lang=lang, titles=titles)
+    buttons = _suggestion_buttons(admin, groups, titles=titles, lang=lang)
+    await _say(message, lang, text, buttons=buttons)
 
 
 async def accept_suggestion(update: Update, context: BotContext) -> None:
@@ -226,10 +228,16 @@ def _days(args: Sequence[str] | None, *, default: int) -> int | None:
 
 
 def _suggestion_buttons(
-    admin: AdminService, groups: Sequence[UnansweredGroup], lang: Lang
+    admin: AdminService,
+    groups: Sequence[UnansweredGroup],
+    *,
+    titles: Mapping[str, str],
+    lang: Lang,
 ) -> tuple[tuple[Button, ...], ...]:
-    """One "add to <entry>" button per group that has a closest entry, numbered like the report."""
-    titles = admin.entry_titles(lang)
+    """One "add to <entry>" button per group that has a closest entry, numbered like the report.
+
+    `titles` is `admin.entry_titles(lang)`.
+    """
     rows = []
     for number, group in enumerate(groups, 1):
         if group.entry_id is None or group.entry_id not in titles:

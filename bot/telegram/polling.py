@@ -219,6 +219,12 @@ async def polling_lifecycle(
             if not poller.done():  # the block failed: its error is the one to report
                 stop.set()
                 await asyncio.wait([poller])
+            if not poller.cancelled():
+                # Mark the poller's own failure as seen (else asyncio logs "Task exception
+                # was never retrieved" when the block failed too): the block's error is
+                # the one that propagates, and a poller failure during a normal exit was
+                # already raised by `await poller` above.
+                poller.exception()
             await app.stop()
             if app.post_stop:
                 await app.post_stop(app)

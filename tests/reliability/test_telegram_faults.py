@@ -9,11 +9,15 @@ a duplicate means the bot re-sent something Telegram had already delivered.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from bot.telegram.app import build_application, polling_options
+from bot.telegram.polling import polling_lifecycle
 from tests.reliability.faulty_api import DROPPED, STALL_SECONDS, STALLED, FaultyBotApi
 from tests.reliability.scenario import Scenario
 from tests.telegram.harness import make_settings, running_bot
@@ -21,11 +25,9 @@ from tests.telegram.harness import make_settings, running_bot
 Fault = Callable[[FaultyBotApi], None]
 
 
-async def _run(
-    api: FaultyBotApi, tmp_path: Path, arm: Fault, *, timeout: float = 60, rate_limit: bool = True
-) -> Scenario:
+async def _run(api: FaultyBotApi, tmp_path: Path, arm: Fault, *, timeout: float = 60) -> Scenario:
     scenario = Scenario.make(residents=5, questions_each=6)
-    settings = make_settings(api, tmp_path, rate_limit=rate_limit, flood_messages=100)
+    settings = make_settings(api, tmp_path, rate_limit=True, flood_messages=100)
     async with running_bot(settings, api) as bot:
         await bot.send_all(scenario.updates(range(3)), timeout=timeout)
         arm(api)
@@ -37,15 +39,10 @@ def _attempts(api: FaultyBotApi, method: str, error: int) -> int:
     return sum(1 for c in api.calls(method) if c.error == error)
 
 
-@pytest.mark.parametrize("rate_limit", [True, False], ids=["rate-limiter", "no-rate-limiter"])
-async def test_429_with_retry_after(api: FaultyBotApi, tmp_path: Path, rate_limit: bool) -> None:
-    # The rate limiter retries a 429 when there is one, else the request object does.
-    scenario = await _run(
-        api,
-        tmp_path,
-        lambda a: a.fail_next("sendMessage", 3, retry_after=1),
-        rate_limit=rate_limit,
-    )
+async def test_429_with_retry_after(api: FaultyBotApi, tmp_path: Path) -> None:
+    # Who retries (rate limiter or request object) is told apart in
+    # tests/telegram/test_resilience.py; here only the replies matter.
+    scenario = await _run(api, tmp_path, lambda a: a.fail_next("sendMessage", 3, retry_after=1))
     assert _attempts(api, "sendMessage", 429) == 3
     assert scenario.problems(api.calls()) == []
 
@@ -81,3 +78,23 @@ async def test_send_timing_out(api: FaultyBotApi, tmp_path: Path) -> None:
     scenario = await _run(api, tmp_path, lambda a: a.stall_next("sendMessage", STALL_SECONDS))
     assert _attempts(api, "sendMessage", STALLED) == 1
     assert scenario.problems(api.calls()) == []
+
+
+async def test_poller_failing_before_the_block_fails_leaves_no_stray_error(
+    api: FaultyBotApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Both failed: the block's error propagates, and the poller's is not left unseen.
+
+    asyncio logs (it does not warn) "Task exception was never retrieved" when a failed
+    task is collected unseen, so this reads the log rather than relying on filterwarnings.
+    """
+    api.fail_next("getUpdates", 1, code=401)  # a refused token: the poller raises
+    app = build_application(make_settings(api, tmp_path))
+    with pytest.raises(RuntimeError, match="the block failed"):
+        async with polling_lifecycle(app, asyncio.Event(), **polling_options()) as poller:
+            await asyncio.wait([poller])  # failed: its exception is not looked at here
+            del poller  # the last reference must go for the task to be collected
+            raise RuntimeError("the block failed")
+    assert _attempts(api, "getUpdates", 401) == 1
+    gc.collect()  # the unseen-exception message is logged when the task is collected
+    assert "never retrieved" not in caplog.text
