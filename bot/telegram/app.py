@@ -134,7 +134,8 @@ def run(settings: Settings) -> int:
         else:
             log.info("starting long polling at %s", settings.telegram_bot_api_url)
             # Not app.run_polling: PTB's Updater confirms updates before they are answered.
-            asyncio.run(serve_polling(app, **polling_options()))
+            journal = settings.database_path.with_suffix(".answered")
+            asyncio.run(serve_polling(app, **polling_options(), journal=journal))
     except KnowledgeError as exc:
         print(
             f"The knowledge in {settings.knowledge_dir} does not validate:\n{exc}", file=sys.stderr

@@ -5,8 +5,10 @@ previous one to Telegram) as soon as a batch is queued, so a bot killed with
 updates in flight loses them. A city service must not: here the offset sent to
 Telegram only moves past an update once its handling has finished (a
 watermark), so after a crash Telegram delivers the unfinished updates again.
-Updates handled before the crash but not yet confirmed may be answered twice;
-that is the price of never answering zero times.
+Updates handled before the crash but not yet confirmed are skipped after the
+restart when the answered-updates journal (`bot.telegram.journal`) lists them;
+one caught between its reply and its journal line is answered twice, the price
+of never answering zero times.
 
 Updates still go through the Application's update processor, so residents are
 served concurrently and each resident's messages stay in order.
@@ -25,12 +27,14 @@ import logging
 import math
 import signal
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application
 
+from bot.telegram.journal import AnsweredJournal
 from bot.telegram.request import KNOWN_UPDATES
 
 log = logging.getLogger(__name__)
@@ -59,8 +63,13 @@ class AtLeastOncePoller:
         *,
         timeout: int,
         allowed_updates: Sequence[str],
+        journal: AnsweredJournal | None = None,
     ):
         self._app = app
+        #: Updates answered (also by an earlier process) and maybe not yet confirmed.
+        self._journal = journal or AnsweredJournal(None)
+        #: The offset of the getUpdates call in progress.
+        self._sent_offset: int | None = None
         self._timeout = timeout
         self._allowed = list(allowed_updates)
         #: update_id -> its task, for updates fetched and not yet finished.
@@ -109,9 +118,17 @@ class AtLeastOncePoller:
                 backoff = min(BACKOFF_MAX, backoff * 2)
                 continue
             backoff = BACKOFF_START
+            if self._sent_offset is not None:
+                self._journal.confirmed_below(self._sent_offset)
             for update in updates:
-                if update.update_id > self._highest_seen:
-                    self._start(update)
+                if update.update_id <= self._highest_seen:
+                    continue
+                if update.update_id in self._journal:
+                    # Answered before a crash, not confirmed: the offset moves past it.
+                    log.info("update %s was answered before the restart", update.update_id)
+                    self._highest_seen = update.update_id
+                    continue
+                self._start(update)
             if self._in_flight:
                 # Telegram cannot long-poll while updates are unconfirmed: each getUpdates
                 # would return them all again. Ask again once a good share is answered (the
@@ -125,20 +142,30 @@ class AtLeastOncePoller:
         timeout = 0 if self._in_flight else self._timeout
         # Runs as a task of its own: the value is seen by this call's request only.
         KNOWN_UPDATES.set(self._highest_seen)
+        self._sent_offset = self.offset
         return await self._app.bot.get_updates(
-            offset=self.offset,
+            offset=self._sent_offset,
             timeout=timeout,
             allowed_updates=self._allowed,
         )
 
     def _start(self, update: Update) -> None:
         self._highest_seen = max(self._highest_seen, update.update_id)
-        processor = self._app.update_processor
-        task = asyncio.ensure_future(
-            processor.process_update(update, self._app.process_update(update))
-        )
+        task = asyncio.ensure_future(self._handle(update))
         self._in_flight[update.update_id] = task
         task.add_done_callback(functools.partial(self._finished, update.update_id))
+
+    async def _handle(self, update: Update) -> None:
+        """Process one update; journal it the moment its handling ends, in this task (a
+        done-callback would wait a turn of the busy event loop: more repeats after a crash)."""
+        try:
+            await self._app.update_processor.process_update(
+                update, self._app.process_update(update)
+            )
+        finally:
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():  # cancelled: not answered
+                self._journal.add(update.update_id)
 
     def _finished(self, update_id: int, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(update_id, None)
@@ -191,6 +218,7 @@ async def polling_lifecycle(
     *,
     timeout: int,
     allowed_updates: Sequence[str],
+    journal: Path | None = None,
 ) -> AsyncIterator[asyncio.Task[None]]:
     """Start `app` and poll in a task until `stop` is set; stop everything on leaving.
 
@@ -198,9 +226,17 @@ async def polling_lifecycle(
     start, poll, stop, post_stop, shutdown, post_shutdown. Leaving the block sets
     `stop` and waits for the poller to finish the updates in flight.
 
+    Args:
+        app: The application.
+        stop: Set to stop.
+        timeout: The long poll's timeout (seconds).
+        allowed_updates: The update kinds to receive.
+        journal: The answered-updates journal's file (`bot.telegram.journal`); None: none.
+
     Yields:
         The polling task; it ends once `stop` is set, or raises (a refused token).
     """
+    answered = AnsweredJournal(journal)
     await app.initialize()
     try:
         if app.post_init:
@@ -209,7 +245,9 @@ async def polling_lifecycle(
         await app.bot.delete_webhook(drop_pending_updates=False)
         await app.start()
         poller = asyncio.ensure_future(
-            AtLeastOncePoller(app, timeout=timeout, allowed_updates=allowed_updates).run(stop)
+            AtLeastOncePoller(
+                app, timeout=timeout, allowed_updates=allowed_updates, journal=answered
+            ).run(stop)
         )
         try:
             yield poller
@@ -229,6 +267,7 @@ async def polling_lifecycle(
             if app.post_stop:
                 await app.post_stop(app)
     finally:
+        answered.close()
         await app.shutdown()
         if app.post_shutdown:
             await app.post_shutdown(app)
@@ -239,6 +278,7 @@ async def serve_polling(
     *,
     timeout: int,
     allowed_updates: Sequence[str],
+    journal: Path | None = None,
 ) -> None:
     """Run `app` with at-least-once long polling (`polling_lifecycle`) until SIGINT or SIGTERM."""
     stop = asyncio.Event()
@@ -247,7 +287,7 @@ async def serve_polling(
         loop.add_signal_handler(sig, stop.set)
     try:
         async with polling_lifecycle(
-            app, stop, timeout=timeout, allowed_updates=allowed_updates
+            app, stop, timeout=timeout, allowed_updates=allowed_updates, journal=journal
         ) as poller:
             await poller
     finally:

@@ -1,0 +1,104 @@
+"""Which updates were answered, kept on disk so a restart does not answer them again.
+
+The poller confirms an update to Telegram only once every update before it is
+finished (`bot.telegram.polling`), so one slow answer (a send retried for
+seconds) keeps everything after it unconfirmed. Killed at that moment, the bot
+used to answer all of those again after the restart: residents got the same
+answer twice, dozens of them per crash. The journal appends each finished
+update id to a small file (one unbuffered write; the operating system keeps it
+when the process is killed) and the next process skips the ids it finds there.
+
+An update finished in the instant between its reply and its line is still
+answered twice: never answering is the worse failure, so the line comes after.
+A journal that cannot be written costs only that protection, never an answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: Lines written before the journal is rewritten without the confirmed ids.
+COMPACT_AFTER = 4096
+
+
+class AnsweredJournal:
+    """An append-only file of answered update ids.
+
+    Args:
+        path: The file; its folder is created. None keeps nothing (tests, webhook mode).
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._fd: int | None = None
+        self._lines = 0
+        self._ids: set[int] = set()
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            content = path.read_bytes() if path.exists() else b""
+            self._ids = _read_ids(content)
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            if content and not content.endswith(b"\n"):
+                os.write(self._fd, b"\n")  # a torn last line must not swallow the next id
+            self._lines = len(self._ids)
+        except OSError as exc:
+            log.warning(
+                "answered-updates journal %s unusable (%s): a restart may repeat answers", path, exc
+            )
+            self._fd = None
+
+    def __contains__(self, update_id: object) -> bool:
+        """True when the update was answered by this or an earlier process."""
+        return update_id in self._ids
+
+    def add(self, update_id: int) -> None:
+        """Record a finished update (one write; never raises)."""
+        self._ids.add(update_id)
+        if self._fd is None:
+            return
+        try:
+            os.write(self._fd, b"%d\n" % update_id)
+            self._lines += 1
+        except OSError as exc:
+            log.warning("could not write the answered-updates journal: %s", exc)
+
+    def confirmed_below(self, offset: int) -> None:
+        """Forget ids below `offset`: Telegram has confirmed them, and never sends them again.
+
+        The file is rewritten (atomically) once it has grown by `COMPACT_AFTER` lines.
+        """
+        self._ids = {i for i in self._ids if i >= offset}
+        if self._fd is None or self._path is None or self._lines < COMPACT_AFTER:
+            return
+        fresh = self._path.with_name(self._path.name + ".new")
+        try:
+            fresh.write_bytes(b"".join(b"%d\n" % i for i in sorted(self._ids)))
+            os.replace(fresh, self._path)
+            os.close(self._fd)
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._lines = len(self._ids)
+        except OSError as exc:
+            log.warning("could not compact the answered-updates journal: %s", exc)
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+
+def _read_ids(content: bytes) -> set[int]:
+    """The ids in a journal's content; a damaged line (a power cut) is skipped."""
+    ids: set[int] = set()
+    for line in content.splitlines():
+        with contextlib.suppress(ValueError):
+            ids.add(int(line))
+    return ids

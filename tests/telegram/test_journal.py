@@ -1,0 +1,65 @@
+"""The answered-updates journal: what a restarted bot must not answer again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.telegram import journal as journal_module
+from bot.telegram.journal import AnsweredJournal
+
+
+def test_answered_ids_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "bot.answered"
+    first = AnsweredJournal(path)
+    for update_id in (7, 8, 10):
+        first.add(update_id)
+    # Killed: never closed. A second process reads what the first wrote.
+    second = AnsweredJournal(path)
+    assert [i for i in range(6, 12) if i in second] == [7, 8, 10]
+    first.close()
+    second.close()
+
+
+def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "bot.answered"
+    path.write_bytes(b"5\n6\n\x00\x00")
+    journal = AnsweredJournal(path)
+    assert 5 in journal and 6 in journal
+    journal.add(9)
+    journal.close()
+    assert 9 in AnsweredJournal(path)
+
+
+def test_confirmed_ids_are_forgotten_and_the_file_compacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal_module, "COMPACT_AFTER", 10)
+    path = tmp_path / "bot.answered"
+    journal = AnsweredJournal(path)
+    for update_id in range(100, 120):
+        journal.add(update_id)
+    journal.confirmed_below(115)
+    assert 114 not in journal and 115 in journal
+    assert path.read_text().split() == ["115", "116", "117", "118", "119"]
+    journal.add(120)  # still appends after the rewrite
+    journal.close()
+    assert path.read_text().split()[-1] == "120"
+
+
+def test_an_unusable_journal_never_stops_answering(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    journal = AnsweredJournal(blocker / "bot.answered")  # its folder cannot be made
+    journal.add(3)  # kept in memory, no error
+    journal.confirmed_below(1)
+    assert 3 in journal
+    journal.close()
+
+
+def test_no_path_keeps_nothing_on_disk(tmp_path: Path) -> None:
+    journal = AnsweredJournal(None)
+    journal.add(1)
+    assert 1 in journal
+    assert not list(tmp_path.iterdir())
