@@ -35,6 +35,7 @@ from rapidfuzz import fuzz, process
 from bot.matching.aspects import aspects
 from bot.matching.contrasts import Contrasts
 from bot.matching.embedding import Embedder, Vectors, encode_cached
+from bot.matching.intents import conflict, intents
 from bot.matching.lexical import Lexicon, Terms
 from bot.matching.normalize import cjk_count, detect_language, normalize
 from bot.matching.smalltalk import detect_smalltalk, strip_greeting
@@ -105,6 +106,10 @@ class Weights:
     #: An entry about a look-alike of what the message names (结婚 for 离婚, see
     #: `bot.matching.contrasts`) is at best a "did you mean": its score times this.
     contrast_factor: float = 0.5
+    #: An entry whose phrasings only ask other kinds of question than the
+    #: message ("症状" for "怎么治疗", see `bot.matching.intents`) is at best a
+    #: "did you mean": its score times this.
+    intent_factor: float = 0.5
     #: Entries kept after the cheap lexical pass and from the semantic pass.
     lexical_pool: int = 30
     semantic_pool: int = 20
@@ -377,6 +382,7 @@ class Matcher:
         contrasts: Contrasts,
         doc_contrasts: list[frozenset[str]],
         doc_told: list[frozenset[str]],
+        doc_intents: list[frozenset[str]],
         settings: MatcherSettings,
         weights: Weights,
     ) -> None:
@@ -408,6 +414,7 @@ class Matcher:
         self._contrasts = contrasts
         self._doc_contrasts = doc_contrasts
         self._doc_told = doc_told
+        self._doc_intents = doc_intents
         self._doc_position = {doc_id: index for index, doc_id in enumerate(doc_ids)}
         self._unknown_words = float(words.idf.max()) if len(words.idf) else 1.0
         self._unknown_bigrams = _max_or_one(bigrams.idf)
@@ -465,6 +472,7 @@ class Matcher:
         look_alikes = Contrasts(contrasts)
         doc_contrasts: list[frozenset[str]] = []
         doc_told: list[frozenset[str]] = []
+        doc_intents: list[frozenset[str]] = []
         # Most entries share their aspects (and look-alike terms): one set object
         # each, not one per entry.
         interned: dict[frozenset[str], frozenset[str]] = {}
@@ -493,6 +501,12 @@ class Matcher:
             # look-alike (想离婚 …) does not make the source say anything about it.
             told = frozenset().union(*(look_alikes.mentioned(line) for line in answer))
             doc_told.append(interned.setdefault(told, told))
+            # An entry is held to a kind of question only when every phrasing
+            # asks it: one FAQ question ("…的症状有哪些"), not a topic whose
+            # phrasings ask many things ("低保标准", "低保怎么申请") and whose
+            # answer covers them.
+            kinds = frozenset.intersection(*map(intents, questions)) if questions else frozenset()
+            doc_intents.append(interned.setdefault(kinds, kinds))
         texts.close()
         english: set[str] = set()
         for text in texts:
@@ -544,6 +558,7 @@ class Matcher:
             contrasts=look_alikes,
             doc_contrasts=doc_contrasts,
             doc_told=doc_told,
+            doc_intents=doc_intents,
             settings=settings,
             weights=weights,
         )
@@ -656,6 +671,10 @@ class Matcher:
                 ]
             )
             scores = np.where(sibling, scores * weights.contrast_factor, scores)
+        kinds = intents(features.text)
+        if kinds:
+            other = np.array([conflict(kinds, self._doc_intents[int(d)]) for d in features.docs])
+            scores = np.where(other, scores * weights.intent_factor, scores)
         order = np.argsort(-scores, kind="stable")
         return [
             Candidate(self.doc_ids[int(features.docs[i])], round(float(scores[i]), 2))

@@ -1,0 +1,109 @@
+"""What kind of question a text asks, and the matcher declining entries that ask another."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bot.matching import MatchDocument, Matcher, MatcherSettings, MatchOutcome, normalize
+from bot.matching.intents import conflict, intents
+from bot.matching.matcher import LEXICAL_WEIGHTS
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("过敏性哮喘的症状有哪些", {"symptom"}),
+        ("过敏性哮喘怎么治疗", {"treatment"}),
+        ("過敏性哮喘怎麼辦", {"treatment"}),
+        ("过敏性哮喘能治好吗", {"treatment", "whether"}),
+        ("为什么会得过敏性哮喘", {"cause"}),
+        ("过敏性哮喘是什么", {"definition"}),
+        ("过敏性哮喘的原因是什么", {"cause"}),
+        ("怎么预防过敏性哮喘", {"prevention"}),
+        ("过敏性哮喘严不严重", {"harm", "whether"}),
+        ("哪种药效果更好", {"compare", "effect"}),
+        ("低保标准", set()),
+        ("老人洗澡危险 能给改改不", set()),
+        ("Why is the desk called Meili?", {"cause"}),
+        ("How can I find a relative who may be homeless?", set()),
+        ("Can I bring my dog?", {"whether"}),
+    ],
+    ids=[
+        "symptom",
+        "treatment",
+        "traditional-what-to-do",
+        "curable-is-treatment-asked-yes-or-no",
+        "why",
+        "what-is",
+        # "是什么" after a more specific question word asks that, not a definition.
+        "definition-yields-to-cause",
+        "prevention",
+        "a-not-a-question",
+        "which-is-better",
+        "a-topic-asks-nothing",
+        # An adjective that describes is not asked.
+        "describing-danger-is-not-asking",
+        "english-why-first",
+        # "who" inside a sentence is a relative pronoun.
+        "english-relative-who",
+        "english-yes-no",
+    ],
+)
+def test_intents(text: str, expected: set[str]) -> None:
+    assert intents(normalize(text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("asked", "offered", "expected"),
+    [
+        ({"treatment"}, {"symptom"}, True),
+        ({"treatment", "whether"}, {"treatment"}, False),
+        ({"cause"}, {"definition"}, False),
+        ({"effect"}, {"treatment"}, False),
+        (set(), {"symptom"}, False),
+        ({"symptom"}, set(), False),
+    ],
+    ids=[
+        "other-kind",
+        "shared-kind",
+        # "是什么病" and "怎么回事" both ask what is going on.
+        "related-kinds",
+        # "能治X吗" and "对X有用吗" both ask whether it helps.
+        "helps-and-treats",
+        "message-asks-nothing-in-particular",
+        "entry-held-to-nothing",
+    ],
+)
+def test_conflict(asked: set[str], offered: set[str], expected: bool) -> None:
+    assert conflict(frozenset(asked), frozenset(offered)) is expected
+
+
+#: One FAQ question: it answers what the symptoms are, nothing else.
+SYMPTOMS = MatchDocument(doc_id="asthma-symptoms", questions=("过敏性哮喘的症状有哪些",))
+#: A topic whose phrasings ask many things: its answer covers the topic.
+ALLOWANCE = MatchDocument(
+    doc_id="allowance",
+    questions=("低保标准是多少", "低保怎么申请", "低保是什么"),
+)
+
+
+def test_entry_asking_another_kind_of_question_is_not_answered() -> None:
+    matcher = Matcher.build([SYMPTOMS, ALLOWANCE], settings=MatcherSettings(semantic=False))
+    assert matcher.match("过敏性哮喘有什么症状").outcome is MatchOutcome.ANSWERED
+    # Same topic, another question: at best "did you mean".
+    assert matcher.match("过敏性哮喘怎么治疗").outcome is not MatchOutcome.ANSWERED
+
+
+def test_topic_entry_is_held_to_no_kind_of_question() -> None:
+    documents = [SYMPTOMS, ALLOWANCE]
+    lexical = MatcherSettings(semantic=False)
+    matcher = Matcher.build(documents, settings=lexical)
+    unheld = Matcher.build(
+        documents, settings=lexical, weights=replace(LEXICAL_WEIGHTS, intent_factor=1.0)
+    )
+    # None of its phrasings asks where, yet the topic entry loses nothing.
+    assert matcher.match("低保去哪里申请").candidates == unheld.match("低保去哪里申请").candidates
+    # The one-question entry does.
+    assert matcher.match("过敏性哮喘怎么治疗").top != unheld.match("过敏性哮喘怎么治疗").top
