@@ -111,9 +111,14 @@ def webhook_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def polling_options() -> dict[str, Any]:
-    """Arguments of `run_polling` / `Updater.start_polling`."""
-    return {"timeout": POLL_TIMEOUT, "allowed_updates": list(ALLOWED_UPDATES)}
+def polling_options(settings: Settings) -> dict[str, Any]:
+    """Arguments of `serve_polling` / `polling_lifecycle`: the long poll, the update kinds,
+    and the answered-updates journal (beside the database: `DATABASE_PATH` + `.answered`)."""
+    return {
+        "timeout": POLL_TIMEOUT,
+        "allowed_updates": list(ALLOWED_UPDATES),
+        "journal": settings.database_path.with_suffix(".answered"),
+    }
 
 
 def run(settings: Settings) -> int:
@@ -134,8 +139,7 @@ def run(settings: Settings) -> int:
         else:
             log.info("starting long polling at %s", settings.telegram_bot_api_url)
             # Not app.run_polling: PTB's Updater confirms updates before they are answered.
-            journal = settings.database_path.with_suffix(".answered")
-            asyncio.run(serve_polling(app, **polling_options(), journal=journal))
+            asyncio.run(serve_polling(app, **polling_options(settings)))
     except KnowledgeError as exc:
         print(
             f"The knowledge in {settings.knowledge_dir} does not validate:\n{exc}", file=sys.stderr

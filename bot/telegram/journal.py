@@ -16,6 +16,7 @@ A journal that cannot be written costs only that protection, never an answer.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 from pathlib import Path
@@ -42,9 +43,12 @@ class AnsweredJournal:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            content = path.read_bytes() if path.exists() else b""
+            self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            # One bot per journal: a second one on the same database path would compact
+            # the file under the first, or (another bot) skip the first one's updates.
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            content = path.read_bytes()
             self._ids = _read_ids(content)
-            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             if content and not content.endswith(b"\n"):
                 os.write(self._fd, b"\n")  # a torn last line must not swallow the next id
             self._lines = len(self._ids)
@@ -52,7 +56,8 @@ class AnsweredJournal:
             log.warning(
                 "answered-updates journal %s unusable (%s): a restart may repeat answers", path, exc
             )
-            self._fd = None
+            self.close()
+            self._ids = set()
 
     def __contains__(self, update_id: object) -> bool:
         """True when the update was answered by this or an earlier process."""
@@ -87,6 +92,18 @@ class AnsweredJournal:
         except OSError as exc:
             log.warning("could not compact the answered-updates journal: %s", exc)
 
+    def clear(self) -> None:
+        """Forget everything: every update is confirmed (a clean stop). Update ids need not
+        rise across restarts (Telegram may start them anew), so none may linger."""
+        self._ids = set()
+        if self._fd is None:
+            return
+        try:
+            os.ftruncate(self._fd, 0)
+            self._lines = 0
+        except OSError as exc:
+            log.warning("could not empty the answered-updates journal: %s", exc)
+
     def close(self) -> None:
         """Close the file."""
         if self._fd is not None:
@@ -96,9 +113,10 @@ class AnsweredJournal:
 
 
 def _read_ids(content: bytes) -> set[int]:
-    """The ids in a journal's content; a damaged line (a power cut) is skipped."""
+    """The ids in a journal's content: complete lines only (a power cut may leave "12" of
+    "1234" at the end); a damaged line is skipped."""
     ids: set[int] = set()
-    for line in content.splitlines():
+    for line in content.split(b"\n")[:-1]:
         with contextlib.suppress(ValueError):
             ids.add(int(line))
     return ids

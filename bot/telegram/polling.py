@@ -120,6 +120,9 @@ class AtLeastOncePoller:
             backoff = BACKOFF_START
             if self._sent_offset is not None:
                 self._journal.confirmed_below(self._sent_offset)
+            elif updates:
+                # The first call (no offset) starts at the oldest unconfirmed update.
+                self._journal.confirmed_below(min(u.update_id for u in updates))
             for update in updates:
                 if update.update_id <= self._highest_seen:
                     continue
@@ -199,11 +202,15 @@ class AtLeastOncePoller:
         """Finish what is in flight, then confirm it so a restart does not answer it again."""
         if self._in_flight:
             await asyncio.wait(list(self._in_flight.values()), timeout=DRAIN_SECONDS)
-        if self._highest_seen >= 0:
-            try:
-                await self._app.bot.get_updates(offset=self.offset, timeout=0, limit=1)
-            except TelegramError as exc:
-                log.warning("could not confirm the last updates: %s", exc)
+        if self._highest_seen < 0:
+            return  # nothing seen: the journal may still list an earlier process's updates
+        try:
+            await self._app.bot.get_updates(offset=self.offset, timeout=0, limit=1)
+        except TelegramError as exc:
+            log.warning("could not confirm the last updates: %s", exc)
+            return
+        if not self._in_flight:
+            self._journal.clear()  # all confirmed: nothing for the next process to skip
 
 
 def _seconds(value: object) -> float:
@@ -236,8 +243,8 @@ async def polling_lifecycle(
     Yields:
         The polling task; it ends once `stop` is set, or raises (a refused token).
     """
-    answered = AnsweredJournal(journal)
     await app.initialize()
+    answered = AnsweredJournal(journal)
     try:
         if app.post_init:
             await app.post_init(app)

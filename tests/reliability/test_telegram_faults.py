@@ -89,9 +89,10 @@ async def test_poller_failing_before_the_block_fails_leaves_no_stray_error(
     task is collected unseen, so this reads the log rather than relying on filterwarnings.
     """
     api.fail_next("getUpdates", 1, code=401)  # a refused token: the poller raises
-    app = build_application(make_settings(api, tmp_path))
+    settings = make_settings(api, tmp_path)
+    app = build_application(settings)
     with pytest.raises(RuntimeError, match="the block failed"):
-        async with polling_lifecycle(app, asyncio.Event(), **polling_options()) as poller:
+        async with polling_lifecycle(app, asyncio.Event(), **polling_options(settings)) as poller:
             await asyncio.wait([poller])  # failed: its exception is not looked at here
             del poller  # the last reference must go for the task to be collected
             raise RuntimeError("the block failed")

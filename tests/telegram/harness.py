@@ -107,7 +107,7 @@ async def _started(settings: Settings, api: FakeBotApi) -> AsyncIterator[Running
             yield RunningBot(app, api)
     else:
         # The same start, at-least-once poller and stop as `run()`; `stop` is set on leaving.
-        async with polling_lifecycle(app, asyncio.Event(), **polling_options()):
+        async with polling_lifecycle(app, asyncio.Event(), **polling_options(settings)):
             yield RunningBot(app, api)
 
 

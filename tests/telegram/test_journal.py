@@ -15,10 +15,9 @@ def test_answered_ids_survive_a_restart(tmp_path: Path) -> None:
     first = AnsweredJournal(path)
     for update_id in (7, 8, 10):
         first.add(update_id)
-    # Killed: never closed. A second process reads what the first wrote.
-    second = AnsweredJournal(path)
+    first.close()  # killed: the system closes the file (and its lock), nothing is cleared
+    second = AnsweredJournal(path)  # the next process reads what the first wrote
     assert [i for i in range(6, 12) if i in second] == [7, 8, 10]
-    first.close()
     second.close()
 
 
@@ -58,8 +57,41 @@ def test_an_unusable_journal_never_stops_answering(tmp_path: Path) -> None:
     journal.close()
 
 
-def test_no_path_keeps_nothing_on_disk(tmp_path: Path) -> None:
+def test_no_path_keeps_nothing_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     journal = AnsweredJournal(None)
     journal.add(1)
-    assert 1 in journal
+    journal.clear()
+    journal.close()
     assert not list(tmp_path.iterdir())
+
+
+def test_a_partly_written_last_line_is_not_an_id(tmp_path: Path) -> None:
+    path = tmp_path / "bot.answered"
+    path.write_bytes(b"1234\n12")  # a power cut in the middle of writing "1235"
+    journal = AnsweredJournal(path)
+    assert 1234 in journal and 12 not in journal
+    journal.close()
+
+
+def test_a_second_bot_on_the_same_journal_runs_without_one(tmp_path: Path) -> None:
+    path = tmp_path / "bot.answered"
+    first = AnsweredJournal(path)
+    first.add(5)
+    second = AnsweredJournal(path)  # locked by the first: not read, not written
+    assert 5 not in second
+    second.add(6)
+    first.close()
+    second.close()
+    assert path.read_text().split() == ["5"]
+
+
+def test_clear_empties_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bot.answered"
+    journal = AnsweredJournal(path)
+    journal.add(5)
+    journal.clear()
+    journal.add(9)
+    journal.close()
+    assert path.read_text().split() == ["9"]
+    assert 5 not in AnsweredJournal(path)

@@ -227,3 +227,29 @@ async def test_admins_get_their_commands_in_their_own_menu(api: FakeBotApi, tmp_
         assert {"stats", "reload", "start"} <= {c["command"] for c in own}
         assert "stats" not in {c["command"] for c in everyone}
         assert "stats" in {c["command"] for c in api.commands[f"chat:{admin.id}:"]}
+
+
+# ----- the answered-updates journal ---------------------------------------------------------
+
+
+async def test_updates_in_the_journal_are_not_answered_again(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    # What a bot killed after answering `done` (before confirming it) leaves behind.
+    settings = make_settings(api, tmp_path)
+    earlier, waiting = Resident.new(), Resident.new()
+    done = api.push(f.message(earlier, QUESTION))
+    journal = settings.database_path.with_suffix(".answered")
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    journal.write_text(f"{done}\n", encoding="utf-8")
+    async with running_bot(settings, api) as bot:
+        calls = await bot.send(f.message(waiting, QUESTION))
+        assert [c.params["chat_id"] for c in calls] == [waiting.id]
+        for _ in range(100):  # the skipped update is confirmed with the next one
+            if api.all_confirmed():
+                break
+            await asyncio.sleep(0.05)
+        assert api.all_confirmed()
+    assert not api.sent(earlier.id)
+    # A clean stop confirmed everything: the journal is emptied for the next start.
+    assert journal.read_text(encoding="utf-8") == ""
