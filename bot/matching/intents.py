@@ -286,9 +286,10 @@ def intents(normalized: str) -> frozenset[str]:
     """The kinds of question a normalised text asks (empty when it says nothing of it)."""
     found = frozenset(name for name, pattern in _COMPILED.items() if pattern.search(normalized))
     specific = found - _FALLBACK
-    if specific:
+    # Yes-or-no is how a question is asked, not what it asks about: it does not
+    # make "是什么" less of a definition ("低保是什么吗" asks what 低保 is).
+    if specific - {"whether"}:
         return specific
-    # "是什么吗" is rare; a definition asked as yes-or-no is still a definition.
     return found - {"whether"} or found
 
 

@@ -21,6 +21,7 @@ from bot.matching.matcher import LEXICAL_WEIGHTS
         ("为什么会得过敏性哮喘", {"cause"}),
         ("过敏性哮喘是什么", {"definition"}),
         ("过敏性哮喘的原因是什么", {"cause"}),
+        ("低保是什么吗", {"definition"}),
         ("怎么预防过敏性哮喘", {"prevention"}),
         ("过敏性哮喘严不严重", {"harm", "whether"}),
         ("哪种药效果更好", {"compare", "effect"}),
@@ -39,6 +40,8 @@ from bot.matching.matcher import LEXICAL_WEIGHTS
         "what-is",
         # "是什么" after a more specific question word asks that, not a definition.
         "definition-yields-to-cause",
+        # Asked as yes-or-no, a definition is still a definition.
+        "definition-asked-yes-or-no",
         "prevention",
         "a-not-a-question",
         "which-is-better",
