@@ -585,13 +585,15 @@ class Matcher:
         # All the Latin words, stop words included: "how to apply for dibao" is English.
         if lang == "en" and self._lexicon.typed_in_pinyin(re.findall(r"[a-z]+", text)):
             lang = "zh"
-        candidates = self._rank(text, terms)
+        # Once per message: the ranking needs it twice when the sentence model runs.
+        named = self._named(text)
+        candidates = self._rank(text, terms, named=named)
         outcome = self._decide(candidates)
         choices = self._choices(candidates) if outcome is MatchOutcome.CLARIFY else ()
         # Said only when no entry the reply offers speaks of it (an entry that
         # says "the phone number is not announced" does speak of it).
         missing = aspects(text) if candidates else frozenset()
-        uncovered = self._contrasts.named(text) if self._contrasts else frozenset()
+        uncovered = named
         for candidate in choices or candidates[:1]:
             position = self._doc_position[candidate.doc_id]
             missing -= self._doc_aspects[position]
@@ -627,19 +629,24 @@ class Matcher:
             return MatchOutcome.ANSWERED
         return MatchOutcome.CLARIFY
 
-    def _rank(self, text: str, terms: Terms) -> list[Candidate]:
+    def _named(self, text: str) -> frozenset[str]:
+        """The look-alike terms a normalised message names (`Contrasts.named`)."""
+        return self._contrasts.named(text) if self._contrasts else frozenset()
+
+    def _rank(self, text: str, terms: Terms, *, named: frozenset[str]) -> list[Candidate]:
         evidence = self._lexical_evidence(terms)
         if self._embeddings is None:
-            return self._score(self._features(text, terms, evidence), self.weights)
+            return self._score(self._features(text, terms, evidence, named=named), self.weights)
         # The words alone may already decide; then the sentence model, most of
         # the cost of a match, is not run.
-        words = self._features(text, terms, evidence)
+        words = self._features(text, terms, evidence, named=named)
         candidates = self._score(words, LEXICAL_WEIGHTS)
         if candidates and self._words_decide(text, candidates):
             return candidates
         semantic = self._semantic_evidence(text, terms)
         return self._score(
-            self._features(text, terms, evidence, semantic, known=words), self.weights
+            self._features(text, terms, evidence, semantic, named=named, known=words),
+            self.weights,
         )
 
     def _words_decide(self, text: str, candidates: Sequence[Candidate]) -> bool:
@@ -718,7 +725,9 @@ class Matcher:
             embed: Run the sentence model (when the matcher has one).
         """
         semantic = self._semantic_evidence(text, terms) if embed else None
-        return self._features(text, terms, self._lexical_evidence(terms), semantic)
+        return self._features(
+            text, terms, self._lexical_evidence(terms), semantic, named=self._named(text)
+        )
 
     def _lexical_evidence(self, terms: Terms) -> _Lexical:
         """Per-document word, bigram and pinyin evidence of a message (all documents)."""
@@ -769,11 +778,13 @@ class Matcher:
         lexical: _Lexical,
         semantic: FloatArray | None = None,
         *,
+        named: frozenset[str],
         known: _Features | None = None,
     ) -> _Features:
         """The evidence of the candidate documents: the lexical pool, and the semantic
-        one when there are cosines. `known`: features of the same message whose fuzzy
-        ratios can be reused (they do not depend on the other candidates)."""
+        one when there are cosines. `named`: the look-alikes the message names
+        (`_named`). `known`: features of the same message whose fuzzy ratios can be
+        reused (they do not depend on the other candidates)."""
         empty = np.zeros(0)
         pool = set(lexical.pool.tolist())
         semantic_doc = np.zeros(len(self.doc_ids))
@@ -806,7 +817,7 @@ class Matcher:
             semantic=semantic_doc[docs],
             pinyin_query=pinyin_query,
             english=not pinyin_query and detect_language(text) == "en",
-            named=self._contrasts.named(text) if self._contrasts else frozenset(),
+            named=named,
         )
 
     def _encode(self, text: str) -> npt.NDArray[np.float32]:
