@@ -509,7 +509,9 @@ class Matcher:
             # An entry is held to a kind of question only when every phrasing
             # asks it: one FAQ question ("…的症状有哪些"), not a topic whose
             # phrasings ask many things ("低保标准", "低保怎么申请") and whose
-            # answer covers them.
+            # answer covers them. Yes-or-no counts as a kind here: an entry asked
+            # only "百令胶囊能长期服用吗" does not tell what to watch out for
+            # (without it, Tianchi near misses answered wrongly 0.181 -> 0.207).
             kinds = frozenset.intersection(*map(intents, questions)) if questions else frozenset()
             doc_intents.append(interned.setdefault(kinds, kinds))
         texts.close()
