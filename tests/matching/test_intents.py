@@ -30,6 +30,14 @@ from bot.matching.matcher import LEXICAL_WEIGHTS
         ("Why is the desk called Meili?", {"cause"}),
         ("How can I find a relative who may be homeless?", set()),
         ("Can I bring my dog?", {"whether"}),
+        ("住房补贴管理办法", set()),
+        ("感冒了有什么好办法", {"treatment"}),
+        ("社会组织年度检查", set()),
+        ("肺气肿要做哪些检查", {"diagnosis"}),
+        ("不同年龄段的老人", set()),
+        ("两种药有什么不同", {"compare"}),
+        ("个人数据加密处理", set()),
+        ("发烧怎样处理", {"treatment"}),
     ],
     ids=[
         "symptom",
@@ -52,6 +60,15 @@ from bot.matching.matcher import LEXICAL_WEIGHTS
         # "who" inside a sentence is a relative pronoun.
         "english-relative-who",
         "english-yes-no",
+        # Broad words count only as asked: a rule's name, a procedure, a description.
+        "regulation-name",
+        "way-asked-for",
+        "inspection-named",
+        "test-asked-about",
+        "different-describes",
+        "difference-asked",
+        "processing-named",
+        "handling-asked",
     ],
 )
 def test_intents(text: str, expected: set[str]) -> None:
