@@ -67,10 +67,13 @@ _INTENTS: dict[str, tuple[str, ...]] = {
         "疗法",
         "怎么办",
         "咋办",
+        # Only as asked: "加密处理" and "管理办法" name a procedure or a rule.
         "如何处理",
         "怎么处理",
-        "处理",
-        "办法",
+        "怎样处理",
+        "咋处理",
+        "需要处理",
+        "处理原则",
         "怎么缓解",
         "如何缓解",
         "吃什么药",
@@ -200,7 +203,13 @@ _INTENTS: dict[str, tuple[str, ...]] = {
         "区别",
         "差别",
         "差异",
-        "不同",
+        # "不同年龄段" describes.
+        "什么不同",
+        "何不同",
+        "啥不同",
+        "不同吗",
+        "不同之处",
+        "哪里不同",
         "哪个好",
         "哪种好",
         "哪个更",
@@ -209,9 +218,8 @@ _INTENTS: dict[str, tuple[str, ...]] = {
         "versus",
         "compare",
     ),
-    # How to find out: tests, diagnosis.
+    # How to find out: tests, diagnosis ("检查" only as asked, see `_EXTRA`).
     "diagnosis": (
-        "检查",
         "诊断",
         "确诊",
         "怎么判断",
@@ -248,6 +256,13 @@ _EXTRA = {
     "people": (r"^who ",),
     # "哪个疗效好", "哪种药更好": which one is better.
     "compare": (r"哪(?:一)?[个种样].{0,4}(?:好|更|强)",),
+    # "有什么好办法", "最有效的办法": a way asked for, not "管理办法" (a rule).
+    "treatment": (r"(?:什么|啥|好|有效|解决)的?办法",),
+    # "要做什么检查", "检查项目有哪些": a test asked about, not "年度检查" or
+    # "去医院检查了" (a procedure named, an event told).
+    "diagnosis": (
+        r"(?:什么|哪些|啥|哪种|怎么|如何|怎样)(?:样的?)?检查|检查(?:什么|哪些|方法|项目|办法)",
+    ),
     # A yes-or-no question: 吗 (punctuation is gone, so anywhere), "A不A" (能不能, 是不是, 严不严重), or an
     # English question opened by an auxiliary verb.
     "whether": (
@@ -286,9 +301,10 @@ def intents(normalized: str) -> frozenset[str]:
     """The kinds of question a normalised text asks (empty when it says nothing of it)."""
     found = frozenset(name for name, pattern in _COMPILED.items() if pattern.search(normalized))
     specific = found - _FALLBACK
-    if specific:
+    # Yes-or-no is how a question is asked, not what it asks about: it does not
+    # make "是什么" less of a definition ("低保是什么吗" asks what 低保 is).
+    if specific - {"whether"}:
         return specific
-    # "是什么吗" is rare; a definition asked as yes-or-no is still a definition.
     return found - {"whether"} or found
 
 

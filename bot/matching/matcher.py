@@ -354,6 +354,8 @@ class _Features:
     english: bool = False
     #: The look-alike terms the message names (`Contrasts.named`).
     named: frozenset[str] = frozenset()
+    #: The kinds of question the message asks (`intents`), when any entry is held to one.
+    kinds: frozenset[str] = frozenset()
 
 
 class Matcher:
@@ -415,6 +417,9 @@ class Matcher:
         self._doc_contrasts = doc_contrasts
         self._doc_told = doc_told
         self._doc_intents = doc_intents
+        # Most bases have no entry held to a kind of question (topics, not single FAQ
+        # questions): then what a message asks need not be worked out at all.
+        self._any_intents = any(doc_intents)
         self._doc_position = {doc_id: index for index, doc_id in enumerate(doc_ids)}
         self._unknown_words = float(words.idf.max()) if len(words.idf) else 1.0
         self._unknown_bigrams = _max_or_one(bigrams.idf)
@@ -504,7 +509,9 @@ class Matcher:
             # An entry is held to a kind of question only when every phrasing
             # asks it: one FAQ question ("…的症状有哪些"), not a topic whose
             # phrasings ask many things ("低保标准", "低保怎么申请") and whose
-            # answer covers them.
+            # answer covers them. Yes-or-no counts as a kind here: an entry asked
+            # only "百令胶囊能长期服用吗" does not tell what to watch out for
+            # (without it, Tianchi near misses answered wrongly 0.181 -> 0.207).
             kinds = frozenset.intersection(*map(intents, questions)) if questions else frozenset()
             doc_intents.append(interned.setdefault(kinds, kinds))
         texts.close()
@@ -585,13 +592,16 @@ class Matcher:
         # All the Latin words, stop words included: "how to apply for dibao" is English.
         if lang == "en" and self._lexicon.typed_in_pinyin(re.findall(r"[a-z]+", text)):
             lang = "zh"
-        candidates = self._rank(text, terms)
+        # Once per message: the ranking needs them twice when the sentence model runs.
+        named = self._named(text)
+        kinds = self._kinds(text)
+        candidates = self._rank(text, terms, named=named, kinds=kinds)
         outcome = self._decide(candidates)
         choices = self._choices(candidates) if outcome is MatchOutcome.CLARIFY else ()
         # Said only when no entry the reply offers speaks of it (an entry that
         # says "the phone number is not announced" does speak of it).
         missing = aspects(text) if candidates else frozenset()
-        uncovered = self._contrasts.named(text) if self._contrasts else frozenset()
+        uncovered = named
         for candidate in choices or candidates[:1]:
             position = self._doc_position[candidate.doc_id]
             missing -= self._doc_aspects[position]
@@ -627,19 +637,32 @@ class Matcher:
             return MatchOutcome.ANSWERED
         return MatchOutcome.CLARIFY
 
-    def _rank(self, text: str, terms: Terms) -> list[Candidate]:
+    def _named(self, text: str) -> frozenset[str]:
+        """The look-alike terms a normalised message names (`Contrasts.named`)."""
+        return self._contrasts.named(text) if self._contrasts else frozenset()
+
+    def _kinds(self, text: str) -> frozenset[str]:
+        """The kinds of question a normalised message asks, when any entry is held to one."""
+        return intents(text) if self._any_intents else frozenset()
+
+    def _rank(
+        self, text: str, terms: Terms, *, named: frozenset[str], kinds: frozenset[str]
+    ) -> list[Candidate]:
         evidence = self._lexical_evidence(terms)
         if self._embeddings is None:
-            return self._score(self._features(text, terms, evidence), self.weights)
+            return self._score(
+                self._features(text, terms, evidence, named=named, kinds=kinds), self.weights
+            )
         # The words alone may already decide; then the sentence model, most of
         # the cost of a match, is not run.
-        words = self._features(text, terms, evidence)
+        words = self._features(text, terms, evidence, named=named, kinds=kinds)
         candidates = self._score(words, LEXICAL_WEIGHTS)
         if candidates and self._words_decide(text, candidates):
             return candidates
         semantic = self._semantic_evidence(text, terms)
         return self._score(
-            self._features(text, terms, evidence, semantic, known=words), self.weights
+            self._features(text, terms, evidence, semantic, named=named, kinds=kinds, known=words),
+            self.weights,
         )
 
     def _words_decide(self, text: str, candidates: Sequence[Candidate]) -> bool:
@@ -671,9 +694,10 @@ class Matcher:
                 ]
             )
             scores = np.where(sibling, scores * weights.contrast_factor, scores)
-        kinds = intents(features.text)
-        if kinds:
-            other = np.array([conflict(kinds, self._doc_intents[int(d)]) for d in features.docs])
+        if features.kinds:
+            other = np.array(
+                [conflict(features.kinds, self._doc_intents[int(d)]) for d in features.docs]
+            )
             scores = np.where(other, scores * weights.intent_factor, scores)
         order = np.argsort(-scores, kind="stable")
         return [
@@ -718,7 +742,14 @@ class Matcher:
             embed: Run the sentence model (when the matcher has one).
         """
         semantic = self._semantic_evidence(text, terms) if embed else None
-        return self._features(text, terms, self._lexical_evidence(terms), semantic)
+        return self._features(
+            text,
+            terms,
+            self._lexical_evidence(terms),
+            semantic,
+            named=self._named(text),
+            kinds=self._kinds(text),
+        )
 
     def _lexical_evidence(self, terms: Terms) -> _Lexical:
         """Per-document word, bigram and pinyin evidence of a message (all documents)."""
@@ -769,11 +800,15 @@ class Matcher:
         lexical: _Lexical,
         semantic: FloatArray | None = None,
         *,
+        named: frozenset[str],
+        kinds: frozenset[str],
         known: _Features | None = None,
     ) -> _Features:
         """The evidence of the candidate documents: the lexical pool, and the semantic
-        one when there are cosines. `known`: features of the same message whose fuzzy
-        ratios can be reused (they do not depend on the other candidates)."""
+        one when there are cosines. `named` and `kinds`: what the message names and
+        asks (`_named`, `_kinds`), worked out once per message. `known`: features of
+        the same message whose fuzzy ratios can be reused (they do not depend on the
+        other candidates)."""
         empty = np.zeros(0)
         pool = set(lexical.pool.tolist())
         semantic_doc = np.zeros(len(self.doc_ids))
@@ -806,7 +841,8 @@ class Matcher:
             semantic=semantic_doc[docs],
             pinyin_query=pinyin_query,
             english=not pinyin_query and detect_language(text) == "en",
-            named=self._contrasts.named(text) if self._contrasts else frozenset(),
+            named=named,
+            kinds=kinds,
         )
 
     def _encode(self, text: str) -> npt.NDArray[np.float32]:

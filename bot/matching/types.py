@@ -68,11 +68,12 @@ class MatchResult:
             (2 to `MatcherSettings.max_clarify`, the plausible ones).
         missing: What the message asks for beyond its topic (a phone number, a
             price, opening hours: `bot.matching.aspects`) that none of the
-            best candidates a reply offers speaks of, so the reply can say the
-            source is silent.
+            entries a reply offers, or the best candidate when it offers none,
+            speaks of, so the reply can say the source is silent.
         uncovered: Look-alike topics the message names (离婚 beside the covered
-            结婚: `bot.matching.contrasts`) that none of the candidates a reply
-            offers speaks of, so the reply can say the sources do not cover them.
+            结婚: `bot.matching.contrasts`) that none of the entries a reply
+            offers, or the best candidate when it offers none, speaks of, so the
+            reply can say the sources do not cover them.
     """
 
     outcome: MatchOutcome
