@@ -43,14 +43,12 @@ class AnsweredJournal:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
-            # One bot per journal: a second one on the same database path would compact
-            # the file under the first, or (another bot) skip the first one's updates.
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._fd = _open_locked(path)
             content = path.read_bytes()
             self._ids = _read_ids(content)
             if content and not content.endswith(b"\n"):
-                os.write(self._fd, b"\n")  # a torn last line must not swallow the next id
+                # Cut a torn last line off: ended with a newline it would read as an id.
+                os.ftruncate(self._fd, content.rfind(b"\n") + 1)
             self._lines = len(self._ids)
         except OSError as exc:
             log.warning(
@@ -87,9 +85,11 @@ class AnsweredJournal:
             fresh.write_bytes(b"".join(b"%d\n" % i for i in sorted(self._ids)))
             os.replace(fresh, self._path)
             os.close(self._fd)
-            self._fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._fd = None
+            self._fd = _open_locked(self._path)
             self._lines = len(self._ids)
         except OSError as exc:
+            # Before the swap the old file is kept; after it, no journal (fd None).
             log.warning("could not compact the answered-updates journal: %s", exc)
 
     def clear(self) -> None:
@@ -110,6 +110,22 @@ class AnsweredJournal:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+
+
+def _open_locked(path: Path) -> int:
+    """Open the journal for appending, locked: one bot per journal (a second one on the
+    same database path would compact the file under the first, or skip its updates).
+
+    Raises:
+        OSError: the file cannot be opened, or another process holds it.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _read_ids(content: bytes) -> set[int]:
