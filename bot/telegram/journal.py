@@ -57,6 +57,10 @@ class AnsweredJournal:
             self.close()
             self._ids = set()
 
+    def __len__(self) -> int:
+        """Answered ids not yet known to be confirmed."""
+        return len(self._ids)
+
     def __contains__(self, update_id: object) -> bool:
         """True when the update was answered by this or an earlier process."""
         return update_id in self._ids

@@ -67,7 +67,7 @@ class AtLeastOncePoller:
     ):
         self._app = app
         #: Updates answered (also by an earlier process) and maybe not yet confirmed.
-        self._journal = journal or AnsweredJournal(None)
+        self._journal = journal if journal is not None else AnsweredJournal(None)
         #: The offset of the getUpdates call in progress.
         self._sent_offset: int | None = None
         self._timeout = timeout
@@ -204,13 +204,17 @@ class AtLeastOncePoller:
             await asyncio.wait(list(self._in_flight.values()), timeout=DRAIN_SECONDS)
         if self._highest_seen < 0:
             return  # nothing seen: the journal may still list an earlier process's updates
+        offset = self._highest_seen + 1 if not self._in_flight else min(self._in_flight)
         try:
-            await self._app.bot.get_updates(offset=self.offset, timeout=0, limit=1)
+            await self._app.bot.get_updates(offset=offset, timeout=0, limit=1)
         except TelegramError as exc:
             log.warning("could not confirm the last updates: %s", exc)
             return
-        if not self._in_flight:
-            self._journal.clear()  # all confirmed: nothing for the next process to skip
+        self._journal.confirmed_below(offset)
+        if not self._in_flight and not self._journal:
+            # All confirmed: nothing for the next process to skip. (Ids at or above the
+            # offset are an earlier process's answers this one never fetched: kept.)
+            self._journal.clear()
 
 
 def _seconds(value: object) -> float:
