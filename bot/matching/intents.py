@@ -65,8 +65,6 @@ _INTENTS: dict[str, tuple[str, ...]] = {
         "根治",
         "医治",
         "疗法",
-        "怎么办",
-        "咋办",
         # Only as asked: "加密处理" and "管理办法" name a procedure or a rule.
         "如何处理",
         "怎么处理",
@@ -257,7 +255,11 @@ _EXTRA = {
     # "哪个疗效好", "哪种药更好": which one is better.
     "compare": (r"哪(?:一)?[个种样].{0,4}(?:好|更|强)",),
     # "有什么好办法", "最有效的办法": a way asked for, not "管理办法" (a rule).
-    "treatment": (r"(?:什么|啥|好|有效|解决)的?办法",),
+    "treatment": (
+        r"(?:什么|啥|好|有效|解决)的?办法",
+        # "怎么办" (what to do), not "怎么办理" / "怎么办证" (how to apply).
+        r"(?:怎么|咋)办(?![理证])",
+    ),
     # "要做什么检查", "检查项目有哪些": a test asked about, not "年度检查" or
     # "去医院检查了" (a procedure named, an event told).
     "diagnosis": (

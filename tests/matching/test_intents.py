@@ -38,6 +38,9 @@ from bot.matching.matcher import LEXICAL_WEIGHTS
         ("两种药有什么不同", {"compare"}),
         ("个人数据加密处理", set()),
         ("发烧怎样处理", {"treatment"}),
+        ("居住证怎么办理", set()),
+        ("低保咋办理", set()),
+        ("怎么办证", set()),
     ],
     ids=[
         "symptom",
@@ -69,6 +72,10 @@ from bot.matching.matcher import LEXICAL_WEIGHTS
         "difference-asked",
         "processing-named",
         "handling-asked",
+        # "怎么办理" asks how to apply, not what to do about an illness.
+        "how-to-apply",
+        "how-to-apply-colloquial",
+        "how-to-get-a-certificate",
     ],
 )
 def test_intents(text: str, expected: set[str]) -> None:
