@@ -733,24 +733,6 @@ class Matcher:
             + w.semantic * semantic
         )
 
-    def features(self, text: str, terms: Terms, *, embed: bool = True) -> _Features:
-        """Evidence for every candidate document of a normalised message.
-
-        Args:
-            text: The normalised message.
-            terms: Its terms (`Lexicon.terms`).
-            embed: Run the sentence model (when the matcher has one).
-        """
-        semantic = self._semantic_evidence(text, terms) if embed else None
-        return self._features(
-            text,
-            terms,
-            self._lexical_evidence(terms),
-            semantic,
-            named=self._named(text),
-            kinds=self._kinds(text),
-        )
-
     def _lexical_evidence(self, terms: Terms) -> _Lexical:
         """Per-document word, bigram and pinyin evidence of a message (all documents)."""
         w = self.weights
