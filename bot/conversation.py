@@ -486,11 +486,11 @@ async def _verdict(engine: AnswerEngine, question: str) -> MatchResult:
     (about a millisecond of Python, GIL held), is taken inline: a thread hop would
     cost more than it frees.
     """
+    if not engine.matcher.semantic:
+        return engine.answer(question)  # looks up the recent verdicts itself
     result = engine.recent(question)
     if result is not None:
         return result
-    if not engine.matcher.semantic:
-        return engine.answer(question)
     return await asyncio.to_thread(engine.answer, question)
 
 
