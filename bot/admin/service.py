@@ -127,21 +127,16 @@ class AdminService:
         groups: Sequence[UnansweredGroup],
         *,
         lang: Lang,
-        titles: Mapping[str, str] | None = None,
+        titles: Mapping[str, str],
     ) -> str:
-        """`groups` (from `unanswered_groups`) as the text of the unanswered report.
-
-        `titles` is `entry_titles(lang)`, for a caller that needs it too; built here if omitted.
-        """
-        if titles is None:
-            titles = self.entry_titles(lang)
+        """`groups` (from `unanswered_groups`) as the text of the unanswered report;
+        `titles` is `entry_titles(lang)` (the caller may need it for buttons too)."""
         return format_unanswered(groups, titles=titles, lang=lang, utc_offset=SHENYANG_UTC_OFFSET)
 
     async def unanswered_text(self, *, days: int, limit: int, lang: Lang) -> str:
         """The unanswered report as text."""
-        return self.unanswered_report(
-            await self.unanswered_groups(days=days, limit=limit), lang=lang
-        )
+        groups = await self.unanswered_groups(days=days, limit=limit)
+        return self.unanswered_report(groups, lang=lang, titles=self.entry_titles(lang))
 
     async def unanswered_csv(self, *, days: int, limit: int) -> str:
         """The unanswered report as CSV."""
