@@ -7,7 +7,6 @@ knowledge, so a test may edit it and reload.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -24,9 +23,8 @@ from bot.knowledge import load_knowledge
 from bot.matching import MatcherSettings
 from bot.runtime import EngineHolder
 from bot.services import Services
-from tests.conftest import lexical_settings
+from tests.conftest import SHIPPED, lexical_settings
 
-SHIPPED = Path(__file__).resolve().parents[1] / "knowledge"
 QUESTION = "沈阳喜事是什么"
 #: A sentence of that entry's answer, and the file it is in.
 ANSWER_LINE = "2024年沈阳市将在全市推广“沈阳喜事”婚姻服务品牌，并优化婚姻登记服务流程。"
@@ -34,10 +32,8 @@ ENTRY_FILE = "marriage.yaml"
 
 
 @pytest_asyncio.fixture
-async def services(tmp_path: Path) -> AsyncIterator[Services]:
-    knowledge = tmp_path / "knowledge"
-    shutil.copytree(SHIPPED, knowledge, ignore=shutil.ignore_patterns(".*"))
-    opened = await Services.open(lexical_settings(knowledge, tmp_path))
+async def services(tmp_path: Path, shipped_copy: Path) -> AsyncIterator[Services]:
+    opened = await Services.open(lexical_settings(shipped_copy, tmp_path))
     try:
         yield opened
     finally:
