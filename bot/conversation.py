@@ -30,7 +30,7 @@ from typing import Any
 from bot.answering import MAX_CACHED_QUESTION, AnswerEngine
 from bot.bounded import BoundedMap
 from bot.knowledge.models import Entry, KnowledgeBase, Lang, Place
-from bot.matching import MatchOutcome, MatchResult
+from bot.matching import MatchOutcome, MatchResult, normalize
 from bot.runtime import EngineHolder
 from bot.storage import Storage
 
@@ -396,7 +396,7 @@ class ConversationService:
             return Reply(
                 ReplyKind.CLARIFY,
                 lang,
-                _source_silent_on(result, lang) + kb.texts.clarify.get(lang),
+                _source_silent_on(kb, result, lang) + kb.texts.clarify.get(lang),
                 buttons=rows,
                 score=score,
                 candidates=candidates,
@@ -415,7 +415,7 @@ class ConversationService:
             ReplyKind.FALLBACK,
             lang,
             # Not what an out-of-scope question asked for: only that its topic is not covered.
-            _source_silent_on(result, lang, details=False) + kb.texts.fallback.get(lang),
+            _source_silent_on(kb, result, lang, details=False) + kb.texts.fallback.get(lang),
             buttons=self.menu(kb, lang).buttons,
             score=score,
             candidates=candidates,
@@ -647,14 +647,17 @@ _ASPECT_NAMES: dict[str, dict[Lang, str]] = {
 }
 
 
-def _source_silent_on(result: MatchResult, lang: Lang, *, details: bool = True) -> str:
+def _source_silent_on(
+    kb: KnowledgeBase, result: MatchResult, lang: Lang, *, details: bool = True
+) -> str:
     """First lines saying the sources do not cover the topic or (with `details`) do
     not give what was asked for, or ""."""
     lines = []
     if result.uncovered:
-        # In the words the resident used (a look-alike of a covered topic), sorted
-        # so the same question always gets the same reply.
-        topics = sorted(result.uncovered)
+        # The look-alikes as the knowledge spells them (the matcher's are normalised:
+        # "shenyang north station"), sorted so a question always gets the same reply.
+        spelled = {normalize(t): t for group in kb.contrasts for t in group.terms}
+        topics = sorted(spelled.get(t, t) for t in result.uncovered)
         joined = "”“".join(topics) if lang == "zh" else "”, “".join(topics)
         lines.append(_t("not_covered", lang).format(items=joined))
     names = [_ASPECT_NAMES[a][lang] for a in _ASPECT_NAMES if a in result.missing]

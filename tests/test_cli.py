@@ -109,8 +109,10 @@ def test_ask_batch_answers_every_line_in_order_and_survives_bad_ones(tmp_path: P
         # A look-alike of a covered topic: not answered with the marriage entries.
         ("离婚登记怎么办", "没有涉及“离婚”"),
         ("沈阳北站几点开门", "没有涉及“沈阳北站”"),
+        # Named as the knowledge spells it, not in its normalised (lower-case) form.
+        ("Shenyang North Station opening hours", "say nothing about “Shenyang North Station”"),
     ],
-    ids=["zh", "en", "look-alike", "other-station"],
+    ids=["zh", "en", "look-alike", "other-station", "look-alike-en"],
 )
 def test_a_reply_says_when_the_sources_do_not_give_what_was_asked(
     tmp_path: Path, question: str, silent: str
