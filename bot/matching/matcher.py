@@ -356,6 +356,8 @@ class _Features:
     named: frozenset[str] = frozenset()
     #: The kinds of question the message asks (`intents`), when any entry is held to one.
     kinds: frozenset[str] = frozenset()
+    #: What the message asks for beyond its topic (`aspects`): a phone number, a price...
+    asked: frozenset[str] = frozenset()
 
 
 class Matcher:
@@ -595,12 +597,13 @@ class Matcher:
         # Once per message: the ranking needs them twice when the sentence model runs.
         named = self._named(text)
         kinds = self._kinds(text)
-        candidates = self._rank(text, terms, named=named, kinds=kinds)
+        asked = aspects(text)
+        candidates = self._rank(text, terms, named=named, kinds=kinds, asked=asked)
         outcome = self._decide(candidates)
         choices = self._choices(candidates) if outcome is MatchOutcome.CLARIFY else ()
         # Said only when no entry the reply offers speaks of it (an entry that
         # says "the phone number is not announced" does speak of it).
-        missing = aspects(text) if candidates else frozenset()
+        missing = asked if candidates else frozenset()
         uncovered = named
         for candidate in choices or candidates[:1]:
             position = self._doc_position[candidate.doc_id]
@@ -646,22 +649,31 @@ class Matcher:
         return intents(text) if self._any_intents else frozenset()
 
     def _rank(
-        self, text: str, terms: Terms, *, named: frozenset[str], kinds: frozenset[str]
+        self,
+        text: str,
+        terms: Terms,
+        *,
+        named: frozenset[str],
+        kinds: frozenset[str],
+        asked: frozenset[str],
     ) -> list[Candidate]:
         evidence = self._lexical_evidence(terms)
         if self._embeddings is None:
             return self._score(
-                self._features(text, terms, evidence, named=named, kinds=kinds), self.weights
+                self._features(text, terms, evidence, named=named, kinds=kinds, asked=asked),
+                self.weights,
             )
         # The words alone may already decide; then the sentence model, most of
         # the cost of a match, is not run.
-        words = self._features(text, terms, evidence, named=named, kinds=kinds)
+        words = self._features(text, terms, evidence, named=named, kinds=kinds, asked=asked)
         candidates = self._score(words, LEXICAL_WEIGHTS)
         if candidates and self._words_decide(text, candidates):
             return candidates
         semantic = self._semantic_evidence(text, terms)
         return self._score(
-            self._features(text, terms, evidence, semantic, named=named, kinds=kinds, known=words),
+            self._features(
+                text, terms, evidence, semantic, named=named, kinds=kinds, asked=asked, known=words
+            ),
             self.weights,
         )
 
@@ -681,10 +693,11 @@ class Matcher:
         if not len(features.docs):
             return []
         raw = self.combine(features, weights=weights)
-        asked = aspects(features.text)
         scores = self.calibrate(raw, weights=weights)
-        if asked:
-            lacking = np.array([not asked <= self._doc_aspects[int(d)] for d in features.docs])
+        if features.asked:
+            lacking = np.array(
+                [not features.asked <= self._doc_aspects[int(d)] for d in features.docs]
+            )
             scores = np.where(lacking, scores * weights.aspect_factor, scores)
         if features.named:
             sibling = np.array(
@@ -784,13 +797,14 @@ class Matcher:
         *,
         named: frozenset[str],
         kinds: frozenset[str],
+        asked: frozenset[str],
         known: _Features | None = None,
     ) -> _Features:
         """The evidence of the candidate documents: the lexical pool, and the semantic
-        one when there are cosines. `named` and `kinds`: what the message names and
-        asks (`_named`, `_kinds`), worked out once per message. `known`: features of
-        the same message whose fuzzy ratios can be reused (they do not depend on the
-        other candidates)."""
+        one when there are cosines. `named`, `kinds` and `asked`: what the message names,
+        what kind of question it asks and what it asks for (`_named`, `_kinds`, `aspects`),
+        worked out once per message. `known`: features of the same message whose fuzzy
+        ratios can be reused (they do not depend on the other candidates)."""
         empty = np.zeros(0)
         pool = set(lexical.pool.tolist())
         semantic_doc = np.zeros(len(self.doc_ids))
@@ -825,6 +839,7 @@ class Matcher:
             english=not pinyin_query and detect_language(text) == "en",
             named=named,
             kinds=kinds,
+            asked=asked,
         )
 
     def _encode(self, text: str) -> npt.NDArray[np.float32]:
