@@ -499,15 +499,17 @@ class Matcher:
                         text_kind.append(kind)
             keywords.extend(doc_keywords)
             answer = [normalize(line) for line in document.answer.splitlines()]
-            pieces = (*questions, title, *doc_keywords, *answer)
-            found = frozenset().union(*(aspects(piece) for piece in pieces))
+            phrasings = (*questions, title, *doc_keywords)
+            found = frozenset().union(*(aspects(piece) for piece in (*phrasings, *answer)))
             doc_aspects.append(interned.setdefault(found, found))
-            said = frozenset().union(*(look_alikes.mentioned(piece) for piece in pieces))
-            doc_contrasts.append(interned.setdefault(said, said))
             # What the answer itself speaks of: an alternate question that names a
             # look-alike (想离婚 …) does not make the source say anything about it.
             told = frozenset().union(*(look_alikes.mentioned(line) for line in answer))
             doc_told.append(interned.setdefault(told, told))
+            # What all its texts speak of: the answer's (scanned once), and what the
+            # questions, title and keywords add.
+            said = told.union(*(look_alikes.mentioned(piece) for piece in phrasings))
+            doc_contrasts.append(interned.setdefault(said, said))
             # An entry is held to a kind of question only when every phrasing
             # asks it: one FAQ question ("…的症状有哪些"), not a topic whose
             # phrasings ask many things ("低保标准", "低保怎么申请") and whose
