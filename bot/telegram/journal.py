@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -39,6 +40,9 @@ class AnsweredJournal:
         self._fd: int | None = None
         self._lines = 0
         self._ids: set[int] = set()
+        #: No id held is below this: `confirmed_below` an offset at or under it has
+        #: nothing to forget (the poller calls it on every poll, mostly with the same offset).
+        self._floor: float = math.inf
         if path is None:
             return
         try:
@@ -46,6 +50,7 @@ class AnsweredJournal:
             self._fd = _open_locked(path)
             content = path.read_bytes()
             self._ids = _read_ids(content)
+            self._floor = min(self._ids, default=math.inf)
             if content and not content.endswith(b"\n"):
                 # Cut a torn last line off: ended with a newline it would read as an id.
                 os.ftruncate(self._fd, content.rfind(b"\n") + 1)
@@ -56,6 +61,7 @@ class AnsweredJournal:
             )
             self.close()
             self._ids = set()
+            self._floor = math.inf
 
     def __len__(self) -> int:
         """Answered ids not yet known to be confirmed."""
@@ -68,6 +74,7 @@ class AnsweredJournal:
     def add(self, update_id: int) -> None:
         """Record a finished update (one write; never raises)."""
         self._ids.add(update_id)
+        self._floor = min(self._floor, update_id)
         if self._fd is None:
             return
         try:
@@ -81,7 +88,9 @@ class AnsweredJournal:
 
         The file is rewritten (atomically) once it has grown by `COMPACT_AFTER` lines.
         """
-        self._ids = {i for i in self._ids if i >= offset}
+        if offset > self._floor:
+            self._ids = {i for i in self._ids if i >= offset}
+            self._floor = offset
         if self._fd is None or self._path is None or self._lines < COMPACT_AFTER:
             return
         fresh = self._path.with_name(self._path.name + ".new")
@@ -100,6 +109,7 @@ class AnsweredJournal:
         """Forget everything: every update is confirmed (a clean stop). Update ids need not
         rise across restarts (Telegram may start them anew), so none may linger."""
         self._ids = set()
+        self._floor = math.inf
         if self._fd is None:
             return
         try:

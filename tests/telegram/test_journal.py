@@ -47,6 +47,49 @@ def test_confirmed_ids_are_forgotten_and_the_file_compacted(
     assert path.read_text().split()[-1] == "120"
 
 
+def _held(journal: AnsweredJournal) -> list[int]:
+    return [i for i in range(20) if i in journal]
+
+
+@pytest.mark.parametrize("on_disk", [True, False], ids=["file", "memory"])
+def test_confirming_the_same_offset_again_and_then_a_higher_one(
+    tmp_path: Path, on_disk: bool
+) -> None:
+    # The poller confirms on every poll, mostly an offset that has not moved.
+    journal = AnsweredJournal(tmp_path / "bot.answered" if on_disk else None)
+    for update_id in (5, 6, 7):
+        journal.add(update_id)
+    journal.confirmed_below(6)
+    assert _held(journal) == [6, 7]
+    journal.confirmed_below(6)  # not moved: nothing more to forget
+    assert _held(journal) == [6, 7]
+    journal.add(4)  # finished late, below the offset: the same offset forgets it
+    journal.confirmed_below(6)
+    assert _held(journal) == [6, 7]
+    journal.confirmed_below(3)  # an offset going back forgets nothing, restores nothing
+    assert _held(journal) == [6, 7]
+    journal.add(9)
+    journal.confirmed_below(8)  # moved
+    assert _held(journal) == [9]
+    assert len(journal) == 1
+    journal.clear()
+    journal.add(2)  # ids may start anew after a clear
+    journal.confirmed_below(8)
+    assert _held(journal) == []
+    journal.close()
+
+
+def test_ids_read_at_start_are_forgotten_once_confirmed(tmp_path: Path) -> None:
+    path = tmp_path / "bot.answered"
+    path.write_bytes(b"3\n11\n12\n")
+    journal = AnsweredJournal(path)
+    journal.confirmed_below(3)
+    assert _held(journal) == [3, 11, 12]
+    journal.confirmed_below(12)
+    assert _held(journal) == [12]
+    journal.close()
+
+
 def test_an_unusable_journal_never_stops_answering(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
