@@ -18,12 +18,13 @@ REPO = Path(__file__).resolve().parents[1]
 KNOWLEDGE = REPO / "knowledge"
 
 
-def run_bot(
-    tmp_path: Path, *args: str, stdin: bytes = b"", **env: str
-) -> subprocess.CompletedProcess[str]:
-    """`python -m bot ARGS` in `tmp_path` (no developer .env), lexical matching for speed."""
-    environment = {
+def bot_environment(tmp_path: Path, **env: str) -> dict[str, str]:
+    """The environment of `python -m bot` in `tmp_path`: this checkout's code (not the
+    one the virtualenv's editable install points at), no developer .env, lexical
+    matching for speed."""
+    return {
         "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO),
         "HOME": str(tmp_path),
         "KNOWLEDGE_DIR": str(KNOWLEDGE),
         "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
@@ -31,12 +32,18 @@ def run_bot(
         "SEMANTIC_ENABLED": "false",
         **env,
     }
+
+
+def run_bot(
+    tmp_path: Path, *args: str, stdin: bytes = b"", **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bot ARGS` in `tmp_path` (see `bot_environment`)."""
     result = subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=stdin,
         capture_output=True,
         cwd=tmp_path,
-        env=environment,
+        env=bot_environment(tmp_path, **env),
         timeout=120,
         check=False,
     )
