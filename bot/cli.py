@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,6 +57,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m bot` and the `shenyang-helpdesk` script."""
+    try:
+        status = _run(argv)
+        # Output still buffered is written here, where a closed pipe is handled,
+        # not at exit, where Python would print its own traceback.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`python -m bot ask ... | head -1`): stop quietly,
+        # as `yes | head -1` does. Python flushes stdout again at exit: point it at
+        # /dev/null so that fails no more (the Python docs' "Note on SIGPIPE").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + signal.SIGPIPE
+    return status
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,41 @@ def test_ask_batch_answers_every_line_in_order_and_survives_bad_ones(tmp_path: P
     assert replies[4]["entry_id"] == "marriage-registration-points"
     # Weather is not in the announcement: declined, not answered with a guess.
     assert replies[5]["status"] == "fallback"
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "lines_read"),
+    [
+        # The reader is gone before the answer is written.
+        (("ask", "结婚登记"), b"", 0),
+        # `| head -1` on a batch: far more replies than a pipe holds (64 KiB), so the
+        # bot is still writing when the reader goes.
+        (("ask", "--json"), "结婚登记\n离婚\n".encode() * 150, 1),
+    ],
+    ids=["one-question", "batch"],
+)
+def test_a_reader_that_stops_early_ends_the_bot_quietly(
+    tmp_path: Path, args: tuple[str, ...], stdin: bytes, lines_read: int
+) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env=bot_environment(tmp_path),
+    )
+    assert process.stdin and process.stdout and process.stderr
+    process.stdin.write(stdin)
+    process.stdin.close()
+    for _ in range(lines_read):
+        assert process.stdout.readline()
+    process.stdout.close()
+    errors = process.stderr.read().decode("utf-8", errors="replace")
+    status = process.wait(timeout=120)
+    process.stderr.close()
+    assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
+    assert status == 128 + signal.SIGPIPE  # what a shell reports for `yes | head -1`
 
 
 @pytest.mark.parametrize(
