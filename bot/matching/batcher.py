@@ -1,0 +1,100 @@
+"""Gather questions that arrive together into one model call.
+
+The bot matches each message in a worker thread. When several residents write
+at once, several threads want the sentence model at the same moment; one call
+carrying all their texts reads the model's weights once instead of once per
+text (`bot/matching/e5_numpy.py` says why that is most of the cost).
+
+No timer and no waiting for company: the first caller runs at once with what
+is queued (usually just its own text). Callers that arrive while a call is
+running queue up, and when it ends the oldest of them leads the next call for
+the whole queue. An idle bot therefore answers exactly as fast as without
+batching, and a busy one makes fewer, larger calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+Result = TypeVar("Result")
+
+
+@dataclass
+class _Job(Generic[Result]):
+    text: str
+    ready: threading.Event = field(default_factory=threading.Event)
+    result: Result | None = None
+    error: BaseException | None = None
+    #: Set instead of a result when this job's thread must run the next call.
+    lead: bool = False
+
+
+class Batcher(Generic[Result]):
+    """Runs `call(texts)` for texts submitted from many threads, in batches.
+
+    Args:
+        call: Takes texts and returns one result per text, in order.
+        limit: Most texts in one call; the rest wait for the next.
+    """
+
+    def __init__(
+        self, call: Callable[[Sequence[str]], Sequence[Result]], *, limit: int = 16
+    ) -> None:
+        self._call = call
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._queue: list[_Job[Result]] = []
+        self._busy = False
+
+    def submit(self, text: str) -> Result:
+        """The result for one text, computed alone or with others queued beside it.
+
+        Raises:
+            BaseException: Whatever the call raised for the batch this text was in.
+        """
+        job: _Job[Result] = _Job(text)
+        with self._lock:
+            self._queue.append(job)
+            leading = not self._busy
+            self._busy = True
+        if not leading:
+            job.ready.wait()
+            if not job.lead:
+                return self._outcome(job)
+        self._run_batch()
+        return self._outcome(job)
+
+    def _run_batch(self) -> None:
+        with self._lock:
+            batch = self._queue[: self._limit]
+            del self._queue[: self._limit]
+        try:
+            results = self._call([job.text for job in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(
+                    f"batch call returned {len(results)} results for {len(batch)} texts"
+                )
+            for job, result in zip(batch, results, strict=True):
+                job.result = result
+        except BaseException as error:  # handed to every caller of the batch
+            for job in batch:
+                job.error = error
+        with self._lock:
+            successor = self._queue[0] if self._queue else None
+            if successor is None:
+                self._busy = False
+        for job in batch:
+            job.ready.set()
+        if successor is not None:
+            successor.lead = True
+            successor.ready.set()
+
+    @staticmethod
+    def _outcome(job: _Job[Result]) -> Result:
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None  # set with the batch, before `ready`
+        return job.result

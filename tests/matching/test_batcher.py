@@ -1,0 +1,107 @@
+"""Batcher: texts submitted from many threads at once share calls, and get their own results."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bot.matching.batcher import Batcher
+
+
+class SlowUpper:
+    """A call that blocks until released, so other threads queue up behind it."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def __call__(self, texts: Sequence[str]) -> list[str]:
+        self.calls.append(list(texts))
+        self.started.set()
+        self.release.wait(timeout=10)
+        if "boom" in texts:
+            raise ValueError("boom")
+        return [text.upper() for text in texts]
+
+
+def queued(batcher: Batcher[str], count: int) -> None:
+    """Wait until `count` texts are queued behind the running call."""
+    for _ in range(1000):
+        with batcher._lock:
+            if len(batcher._queue) >= count:
+                return
+        threading.Event().wait(0.005)
+    raise AssertionError("the texts never queued up")
+
+
+def test_alone_a_text_is_called_at_once() -> None:
+    call = SlowUpper()
+    call.release.set()
+    assert Batcher(call).submit("a") == "A"
+    assert call.calls == [["a"]]
+
+
+def test_texts_arriving_during_a_call_share_the_next_one() -> None:
+    call = SlowUpper()
+    batcher = Batcher(call)
+    with ThreadPoolExecutor(6) as pool:
+        first = pool.submit(batcher.submit, "first")
+        assert call.started.wait(5)
+        rest = [pool.submit(batcher.submit, text) for text in "bcdef"]
+        queued(batcher, 5)
+        call.release.set()
+        assert first.result(5) == "FIRST"
+        assert [f.result(5) for f in rest] == list("BCDEF")
+    assert call.calls[0] == ["first"]
+    assert sorted(call.calls[1]) == list("bcdef")
+    assert len(call.calls) == 2
+
+
+def test_the_limit_splits_a_long_queue() -> None:
+    call = SlowUpper()
+    batcher = Batcher(call, limit=2)
+    with ThreadPoolExecutor(6) as pool:
+        first = pool.submit(batcher.submit, "first")
+        assert call.started.wait(5)
+        rest = [pool.submit(batcher.submit, text) for text in "bcde"]
+        queued(batcher, 4)
+        call.release.set()
+        assert [f.result(5) for f in [first, *rest]] == ["FIRST", *"BCDE"]
+    assert [len(c) for c in call.calls] == [1, 2, 2]
+
+
+def test_an_error_reaches_every_caller_of_its_batch_and_no_other() -> None:
+    call = SlowUpper()
+    batcher = Batcher(call)
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(batcher.submit, "first")
+        assert call.started.wait(5)
+        doomed = [pool.submit(batcher.submit, text) for text in ("x", "boom")]
+        queued(batcher, 2)
+        call.release.set()
+        assert first.result(5) == "FIRST"
+        for future in doomed:
+            with pytest.raises(ValueError, match="boom"):
+                future.result(5)
+        # The batcher is not left busy: the next text is served.
+        assert pool.submit(batcher.submit, "after").result(5) == "AFTER"
+
+
+def test_a_call_returning_the_wrong_count_is_an_error() -> None:
+    batcher: Batcher[str] = Batcher(lambda texts: [])
+    with pytest.raises(RuntimeError, match="0 results for 1"):
+        batcher.submit("a")
+    with pytest.raises(RuntimeError):
+        batcher.submit("b")  # still not stuck
+
+
+def test_many_threads_each_get_their_own_result() -> None:
+    batcher: Batcher[str] = Batcher(lambda texts: [t[::-1] for t in texts], limit=3)
+    texts = [f"text-{n}" for n in range(300)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(batcher.submit, texts))
+    assert results == [t[::-1] for t in texts]
