@@ -46,9 +46,9 @@ MAX_ACTION_BYTES = 64
 RECENT_REPLIES = 4096
 #: Residents whose last question and language choice are kept in memory.
 RECENT_USERS = 10_000
-#: Threads matching new questions with the sentence model. As many as the bot
-#: handles updates at once (`bot/telegram/app.py`), so every question waiting
-#: for the model is queued beside the others and joins the next batched call
+#: Threads matching new questions with the sentence model, and so the updates the
+#: Telegram app handles at once (`bot/telegram/app.py`): every question waiting for
+#: the model is queued beside the others and joins the next batched call
 #: (`bot/matching/batcher.py`); asyncio's default pool has only cores + 4.
 MATCH_THREADS = 32
 

