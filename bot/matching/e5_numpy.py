@@ -40,7 +40,7 @@ QUERY_PREFIX = "query: "
 #: Padded tokens (windows x longest window) per forward pass: attention memory
 #: grows with the square of the longest window, and short windows should not
 #: be padded to a long one's length.
-_PASS_TOKENS = 4096
+_PASS_TOKENS = 512
 #: Weights per 4-bit block (Q4_0: a float16 scale and 16 bytes of nibbles).
 _QK = 32
 _BLOCK_BYTES = 2 + _QK // 2
@@ -233,8 +233,9 @@ class E5Numpy:
             ValueError: If the file is not an e5 model image.
         """
         path = path or bundled_model_path()
-        # Mapped for the load only: what is kept is copied out (or mapped again,
-        # the word table), so the pages of the 4-bit layers are not held twice.
+        # The header and vocabulary are read through a map, the tensors with
+        # plain reads: the C engine maps the same file, and pages touched in two
+        # mappings would count twice in the resident memory.
         image = np.memmap(path, dtype=np.uint8, mode="r")
         read = _Reader(image)
         if bytes(read.take(4)) != _MAGIC:
@@ -259,14 +260,16 @@ class E5Numpy:
             dtype, count, offset = tensors[name]
             if dtype != 0:
                 raise ValueError(f"{name} is not a float32 tensor")
-            return np.array(image[offset : offset + 4 * count].view(np.float32))
+            return np.fromfile(path, dtype=np.float32, count=count, offset=offset)
 
         def matrix(name: str, rows: int, cols: int) -> Floats:
             """A [rows(out), cols(in)] 4-bit matrix, decoded and transposed to [in, out]."""
             dtype, count, offset = tensors[name]
             if dtype != 1 or count != rows * cols:
                 raise ValueError(f"{name} is not a {rows}x{cols} 4-bit matrix")
-            raw = image[offset : offset + count // _QK * _BLOCK_BYTES]
+            raw = np.fromfile(
+                path, dtype=np.uint8, count=count // _QK * _BLOCK_BYTES, offset=offset
+            )
             return np.ascontiguousarray(_dequantize(raw, rows, cols).T)
 
         _dtype, count, offset = tensors["emb.word"]
