@@ -261,6 +261,8 @@ def _paced(
 ) -> tuple[list[float], int]:
     """Push at `rate` updates/second for PACED_SECONDS; latencies and losses."""
     total = max(20, int(rate * PACED_SECONDS))
+    if total > len(questions):
+        print(f"  (paced: {total} updates from {len(questions)} questions, so some repeat)")
     since = {u.id: len(api.replies.get(u.id, [])) for u in users}
     base = api.reply_count
     updates = _updates(questions, total, users)
@@ -317,7 +319,7 @@ def _print_result(r: RunResult) -> None:
     rss = f"{r.peak_rss_mib:.0f} MiB" if r.peak_rss_mib is not None else "?"
     cpu = f"{r.cpu_ms_per_update:.2f} ms" if r.cpu_ms_per_update is not None else "?"
     if r.worker_rss_mib:
-        rss += f" + {r.worker_rss_mib:.0f} MiB in the e5 worker process"
+        rss += f" + {r.worker_rss_mib:.0f} MiB in child processes (the e5 worker)"
     print(f"  peak RSS (VmHWM) {rss}; CPU per update {cpu} (child processes included)")
 
 

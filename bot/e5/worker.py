@@ -30,8 +30,21 @@ log = logging.getLogger(__name__)
 Vectors = npt.NDArray[np.float32]
 
 
+#: Seconds a request may take before the worker counts as hung (a batch of 32
+#: long questions takes well under one).
+REPLY_TIMEOUT = 30.0
+#: Starts in a row that never answered, after which the worker is given up
+#: (its model cannot load, say) and the C engine answers from then on.
+MAX_FAILED_STARTS = 3
+
+
 def _serve(connection: Connection) -> None:
     """The child: encode each `(texts, threads)` request until the pipe closes."""
+    import signal
+
+    # Ctrl+C in a terminal reaches the whole process group: the bot shuts down in
+    # order and closes the pipe, which is the child's signal to end.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from threadpoolctl import ThreadpoolController
 
     from bot.e5.engine import E5Numpy
@@ -48,7 +61,12 @@ def _serve(connection: Connection) -> None:
                 reply: Any = engine.encode(texts)
         except Exception as error:  # reported to the caller, the child stays up
             reply = error
-        connection.send(reply)
+        try:
+            connection.send(reply)
+        except (EOFError, OSError):
+            return
+        except Exception:  # an exception that cannot be pickled
+            connection.send(RuntimeError(repr(reply)))
 
 
 class E5Process:
@@ -64,7 +82,11 @@ class E5Process:
         self._process: Any = None
         self._connection: Connection | None = None
         self.starts = 0
-        self._start()
+        self._failed_starts = 0  # starts in a row that never answered
+        try:
+            self._start()
+        except OSError:
+            log.exception("the e5 worker process could not start")
 
     def _start(self) -> None:
         # spawn, not fork: the bot has threads, and a forked child would inherit
@@ -72,8 +94,13 @@ class E5Process:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
         process = context.Process(target=_serve, args=(child,), daemon=True, name="e5-numpy")
-        process.start()
-        child.close()
+        try:
+            process.start()
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
         self._process, self._connection = process, parent
         self.starts += 1
 
@@ -85,15 +112,20 @@ class E5Process:
             Exception: What the engine raised for these texts.
         """
         with self._lock:
-            if self._connection is None:
-                self._start()
-            assert self._connection is not None
+            if self._failed_starts >= MAX_FAILED_STARTS:
+                raise WorkerGone("given up after starts that never answered")
             try:
+                if self._connection is None:
+                    self._start()
+                assert self._connection is not None
                 self._connection.send((list(texts), threads))
+                if not self._connection.poll(REPLY_TIMEOUT):
+                    raise TimeoutError(f"no reply in {REPLY_TIMEOUT:.0f} s")
                 reply = self._connection.recv()
-            except (EOFError, OSError) as error:
+            except (EOFError, OSError) as error:  # TimeoutError is an OSError
                 self._discard()
                 raise WorkerGone(str(error) or type(error).__name__) from error
+            self._failed_starts = 0
         if isinstance(reply, Exception):
             raise reply
         return np.asarray(reply, dtype=np.float32)
@@ -103,7 +135,16 @@ class E5Process:
         return None if self._process is None else int(self._process.pid)
 
     def _discard(self) -> None:
-        log.warning("the e5 worker process stopped answering; starting another on the next call")
+        self._failed_starts += 1
+        if self._failed_starts >= MAX_FAILED_STARTS:
+            log.error(
+                "the e5 worker process failed %d times in a row; not starting it again",
+                self._failed_starts,
+            )
+        else:
+            log.warning(
+                "the e5 worker process stopped answering; starting another on the next call"
+            )
         if self._connection is not None:
             self._connection.close()
         if self._process is not None:

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import pytest
 
 from bot.e5.engine import E5Numpy
+from bot.e5.worker import MAX_FAILED_STARTS, E5Process, WorkerGone, shared_process
 from bot.matching.embedding import E5Embedder
 
 TEXTS = (
@@ -136,3 +137,30 @@ def test_the_worker_process_answers_and_is_replaced_when_it_dies(reference: nano
     assert embedder._worker.starts == starts + 1
     assert embedder._worker.pid() not in (None, pid)
     assert float(embedder.encode([long])[0] @ reference.query(long)) > 0.9995
+
+
+def test_an_error_in_the_worker_reaches_the_caller_and_the_worker_stays() -> None:
+    worker = shared_process()
+    with pytest.raises(TypeError):
+        worker.encode([None])  # type: ignore[list-item]
+    pid = worker.pid()
+    assert worker.encode(["低保"]).shape == (1, 384)
+    assert worker.pid() == pid
+
+
+def test_a_worker_that_never_answers_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A child that dies at once every time (as one whose model cannot load would) is
+    # not restarted forever: the caller is told, and the C engine answers.
+    monkeypatch.setattr("bot.e5.worker._serve", _die_at_once)
+    worker = E5Process()
+    for _ in range(MAX_FAILED_STARTS):
+        with pytest.raises(WorkerGone):
+            worker.encode(["低保"])
+    starts = worker.starts
+    with pytest.raises(WorkerGone, match="given up"):
+        worker.encode(["低保"])
+    assert worker.starts == starts
+
+
+def _die_at_once(connection: object) -> None:
+    raise SystemExit(1)
