@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
@@ -38,6 +38,17 @@ def queued(batcher: Batcher[str], count: int) -> None:
     raise AssertionError("the texts never queued up")
 
 
+def behind_a_slow_call(
+    pool: ThreadPoolExecutor, batcher: Batcher[str], started: threading.Event, texts: Sequence[str]
+) -> tuple[Future[str], list[Future[str]]]:
+    """Submit "first", and `texts` once its call has started; all queued behind it."""
+    first = pool.submit(batcher.submit, "first")
+    assert started.wait(5)
+    rest = [pool.submit(batcher.submit, text) for text in texts]
+    queued(batcher, len(texts))
+    return first, rest
+
+
 def test_alone_a_text_is_called_at_once() -> None:
     call = SlowUpper()
     call.release.set()
@@ -49,10 +60,7 @@ def test_texts_arriving_during_a_call_share_the_next_one() -> None:
     call = SlowUpper()
     batcher = Batcher(call)
     with ThreadPoolExecutor(6) as pool:
-        first = pool.submit(batcher.submit, "first")
-        assert call.started.wait(5)
-        rest = [pool.submit(batcher.submit, text) for text in "bcdef"]
-        queued(batcher, 5)
+        first, rest = behind_a_slow_call(pool, batcher, call.started, "bcdef")
         call.release.set()
         assert first.result(5) == "FIRST"
         assert [f.result(5) for f in rest] == list("BCDEF")
@@ -65,10 +73,7 @@ def test_the_limit_splits_a_long_queue() -> None:
     call = SlowUpper()
     batcher = Batcher(call, limit=2)
     with ThreadPoolExecutor(6) as pool:
-        first = pool.submit(batcher.submit, "first")
-        assert call.started.wait(5)
-        rest = [pool.submit(batcher.submit, text) for text in "bcde"]
-        queued(batcher, 4)
+        first, rest = behind_a_slow_call(pool, batcher, call.started, "bcde")
         call.release.set()
         assert [f.result(5) for f in [first, *rest]] == ["FIRST", *"BCDE"]
     assert [len(c) for c in call.calls] == [1, 2, 2]
@@ -78,10 +83,7 @@ def test_an_error_reaches_every_caller_of_its_batch_and_no_other() -> None:
     call = SlowUpper()
     batcher = Batcher(call)
     with ThreadPoolExecutor(4) as pool:
-        first = pool.submit(batcher.submit, "first")
-        assert call.started.wait(5)
-        doomed = [pool.submit(batcher.submit, text) for text in ("x", "boom")]
-        queued(batcher, 2)
+        first, doomed = behind_a_slow_call(pool, batcher, call.started, ("x", "boom"))
         call.release.set()
         assert first.result(5) == "FIRST"
         for future in doomed:
@@ -127,10 +129,7 @@ def test_an_interrupt_in_the_leader_wakes_the_queue() -> None:
 
     batcher = Batcher(interrupting)
     with ThreadPoolExecutor(3) as pool:
-        first = pool.submit(batcher.submit, "first")
-        assert call.started.wait(5)
-        rest = [pool.submit(batcher.submit, text) for text in "bc"]
-        queued(batcher, 2)
+        first, rest = behind_a_slow_call(pool, batcher, call.started, "bc")
         call.release.set()
         with pytest.raises(KeyboardInterrupt):
             first.result(5)
