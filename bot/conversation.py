@@ -487,9 +487,10 @@ class ConversationService:
 async def _verdict(engine: AnswerEngine, question: str) -> MatchResult:
     """The matcher's verdict on a question, the sentence model run off the event loop.
 
-    With embeddings on, a new question can spend tens of milliseconds in the model,
-    C code that releases the GIL: in a worker thread it runs on the other core while
-    the loop keeps serving other residents. A recent verdict, or lexical matching
+    With embeddings on, a new question can spend tens of milliseconds waiting for the
+    model, which runs in a process of its own (`bot/e5/worker.py`): a match thread
+    waits on its pipe while the loop keeps serving other residents, and questions
+    waiting at the same moment share one call. A recent verdict, or lexical matching
     (about a millisecond of Python, GIL held), is taken inline: a thread hop would
     cost more than it frees.
     """
