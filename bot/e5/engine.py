@@ -291,17 +291,20 @@ class E5Numpy:
         self._embedding_norm = (floats("emb.ln.w"), floats("emb.ln.b"))
         # Attention scores are q.k / sqrt(head size): the scale is folded into
         # the query projection once instead of applied to every question.
-        scales = {
-            "q": np.float32(1.0 / np.sqrt(hidden // heads)),
-            "k": np.float32(1),
-            "v": np.float32(1),
-        }
+        q_scale = np.float32(1.0 / np.sqrt(hidden // heads))
         self.layers = [
             _Layer(
                 qkv=np.concatenate(
-                    [matrix(f"l{n}.{p}.w", hidden, hidden) * scales[p] for p in "qkv"], axis=1
+                    [
+                        matrix(f"l{n}.q.w", hidden, hidden) * q_scale,
+                        matrix(f"l{n}.k.w", hidden, hidden),
+                        matrix(f"l{n}.v.w", hidden, hidden),
+                    ],
+                    axis=1,
                 ),
-                qkv_bias=np.concatenate([floats(f"l{n}.{p}.b") * scales[p] for p in "qkv"]),
+                qkv_bias=np.concatenate(
+                    [floats(f"l{n}.q.b") * q_scale, floats(f"l{n}.k.b"), floats(f"l{n}.v.b")]
+                ),
                 out=matrix(f"l{n}.ao.w", hidden, hidden),
                 out_bias=floats(f"l{n}.ao.b"),
                 ln1=(floats(f"l{n}.aln.w"), floats(f"l{n}.aln.b")),
@@ -406,9 +409,9 @@ class E5Numpy:
 
     def encode(self, texts: Sequence[str]) -> Floats:
         """Embed questions into an (n, 384) array of unit vectors (`QUERY_PREFIX` added)."""
-        return self.encode_tokens([self.tokenize(QUERY_PREFIX + text) for text in texts])
+        return self._encode_tokens([self.tokenize(QUERY_PREFIX + text) for text in texts])
 
-    def encode_tokens(self, contents: Sequence[list[int]]) -> Floats:
+    def _encode_tokens(self, contents: Sequence[list[int]]) -> Floats:
         """Embed already tokenized texts (`tokenize` output, prefix included).
 
         Windows of similar length run together, so each weight matrix is read
@@ -465,9 +468,10 @@ class E5Numpy:
         # Packed tokens <-> padded [count, longest] slots, for attention only;
         # a single window (a question asked alone) needs neither.
         single = count == 1
-        valid = np.arange(longest)[None, :] < lengths[:, None]
-        slot = np.flatnonzero(valid.ravel())
-        key_mask = np.where(valid, np.float32(0.0), np.float32(-1e30))[:, None, None, :]
+        if not single:
+            valid = np.arange(longest)[None, :] < lengths[:, None]
+            slot = np.flatnonzero(valid.ravel())
+            key_mask = np.where(valid, np.float32(0.0), np.float32(-1e30))[:, None, None, :]
         heads, size = self.heads, self.dim // self.heads
 
         x = self._embed_tokens(ids, positions)

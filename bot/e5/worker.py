@@ -81,7 +81,6 @@ class E5Process:
         self._lock = threading.Lock()
         self._process: Any = None
         self._connection: Connection | None = None
-        self.starts = 0
         self._failed_starts = 0  # starts in a row that never answered
         try:
             self._start()
@@ -102,7 +101,6 @@ class E5Process:
         finally:
             child.close()
         self._process, self._connection = process, parent
-        self.starts += 1
 
     def encode(self, texts: Sequence[str], *, threads: int = 1) -> Vectors:
         """Unit vectors of `texts` from the child, using `threads` BLAS threads there.
