@@ -66,7 +66,8 @@ EVAL_FILE = REPO / "tests" / "data" / "eval.yaml"
 WARMUP = 100
 #: The paced phase lasts about this long.
 PACED_SECONDS = 8.0
-#: New questions set aside for the paced phase (half of ~400 updates/s for 8 s).
+#: New questions set aside for the paced phase (half of 400 updates/s for 8 s;
+#: a faster run repeats some, and says how many).
 PACED_QUESTIONS = 1600
 
 
@@ -107,6 +108,8 @@ class RunResult:
     paced_p50: float
     paced_p99: float
     paced_lost: int
+    #: Paced updates beyond the questions set aside for that phase (so repeated).
+    paced_repeated: int
     peak_rss_mib: float | None
     worker_rss_mib: float
     cpu_ms_per_update: float | None
@@ -220,7 +223,7 @@ def _measure(
     max_rate = _max_per_second(api, start)
     seconds = last - start
 
-    paced_rate, paced_lost = 0.0, 0
+    paced_rate, paced_lost, paced_repeated = 0.0, 0, 0
     paced_lat: list[float] = []
     if paced and got:
         paced_rate = max(1.0, 0.5 * got / max(seconds, 1e-6))
@@ -229,6 +232,7 @@ def _measure(
         # and repeats its backlog (the matcher's vector cache then answers).
         fresh = questions[count : len(questions) - WARMUP] or questions[:count]
         paced_lat, paced_lost = _paced(api, fresh, users, paced_rate)
+        paced_repeated = max(0, _paced_total(paced_rate) - len(fresh))
     cpu = (
         (cpu_after - cpu_before) * 1000 / got
         if cpu_before is not None and cpu_after is not None and got
@@ -247,6 +251,7 @@ def _measure(
         paced_p50=_latency(paced_lat, 0.5),
         paced_p99=_latency(paced_lat, 0.99),
         paced_lost=paced_lost,
+        paced_repeated=paced_repeated,
         peak_rss_mib=rss / 1024 if rss is not None else None,
         worker_rss_mib=worker_rss / 1024,
         cpu_ms_per_update=cpu,
@@ -256,13 +261,15 @@ def _measure(
     )
 
 
+def _paced_total(rate: float) -> int:
+    return max(20, int(rate * PACED_SECONDS))
+
+
 def _paced(
     api: FastBotApi, questions: list[str], users: list[Resident], rate: float
 ) -> tuple[list[float], int]:
     """Push at `rate` updates/second for PACED_SECONDS; latencies and losses."""
-    total = max(20, int(rate * PACED_SECONDS))
-    if total > len(questions):
-        print(f"  (paced: {total} updates from {len(questions)} questions, so some repeat)")
+    total = _paced_total(rate)
     since = {u.id: len(api.replies.get(u.id, [])) for u in users}
     base = api.reply_count
     updates = _updates(questions, total, users)
@@ -311,6 +318,7 @@ def _print_result(r: RunResult) -> None:
         print(
             f"  paced at {r.paced_rate:.0f}/s: latency p50 {_ms(r.paced_p50)},"
             f" p99 {_ms(r.paced_p99)}, lost {r.paced_lost}"
+            + (f" ({r.paced_repeated} asked questions seen before)" if r.paced_repeated else "")
         )
     print(
         f"  busiest second: {r.max_per_second} replies;"
@@ -319,7 +327,7 @@ def _print_result(r: RunResult) -> None:
     rss = f"{r.peak_rss_mib:.0f} MiB" if r.peak_rss_mib is not None else "?"
     cpu = f"{r.cpu_ms_per_update:.2f} ms" if r.cpu_ms_per_update is not None else "?"
     if r.worker_rss_mib:
-        rss += f" + {r.worker_rss_mib:.0f} MiB in child processes (the e5 worker)"
+        rss += f" + {r.worker_rss_mib:.0f} MiB in child processes (e5 worker, resource tracker)"
     print(f"  peak RSS (VmHWM) {rss}; CPU per update {cpu} (child processes included)")
 
 

@@ -32,6 +32,22 @@ def _status_kib(pid: int, key: str) -> int | None:
     return None
 
 
+def child_pids(pid: int) -> list[int]:
+    """Process ids of `pid`'s live child processes (Linux /proc; empty elsewhere)."""
+    pids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return pids
+
+
+def children_peak_rss_kib(pid: int) -> int:
+    """The sum of VmHWM over `pid`'s live child processes (KiB)."""
+    return sum(_status_kib(child, "VmHWM") or 0 for child in child_pids(pid))
+
+
 def _cpu_seconds(pid: int) -> float | None:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -54,35 +70,22 @@ class BotProcess:
 
     def peak_rss_kib(self) -> int | None:
         """VmHWM: the most resident memory the process ever had (KiB); None once it exited."""
-        return self._status_kib("VmHWM")
-
-    def children(self) -> list[int]:
-        """Process ids of the bot's own child processes (the e5 worker), while it runs."""
-        pids: list[int] = []
-        for task in Path(f"/proc/{self.pid}/task").glob("*"):
-            try:
-                pids += [int(p) for p in (task / "children").read_text().split()]
-            except OSError:
-                continue
-        return pids
+        return _status_kib(self.pid, "VmHWM")
 
     def children_peak_rss_kib(self) -> int:
-        """The sum of VmHWM over the bot's live child processes (KiB)."""
-        return sum(_status_kib(pid, "VmHWM") or 0 for pid in self.children())
+        """The sum of VmHWM over the bot's child processes (the e5 worker), while it runs."""
+        return children_peak_rss_kib(self.pid)
 
     def rss_kib(self) -> int | None:
         """VmRSS: the resident memory now (KiB); None once it exited."""
-        return self._status_kib("VmRSS")
-
-    def _status_kib(self, key: str) -> int | None:
-        return _status_kib(self.pid, key)
+        return _status_kib(self.pid, "VmRSS")
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time used so far, the live child processes' included."""
         own = _cpu_seconds(self.pid)
         if own is None:
             return None
-        return own + sum(_cpu_seconds(pid) or 0.0 for pid in self.children())
+        return own + sum(_cpu_seconds(pid) or 0.0 for pid in child_pids(self.pid))
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, then SIGKILL if it does not stop in time; the exit code."""
