@@ -202,9 +202,9 @@ class AtLeastOncePoller:
         """Finish what is in flight, then confirm it so a restart does not answer it again."""
         if self._in_flight:
             await asyncio.wait(list(self._in_flight.values()), timeout=DRAIN_SECONDS)
-        if self._highest_seen < 0:
+        offset = self.offset
+        if offset is None:
             return  # nothing seen: the journal may still list an earlier process's updates
-        offset = self._highest_seen + 1 if not self._in_flight else min(self._in_flight)
         try:
             await self._app.bot.get_updates(offset=offset, timeout=0, limit=1)
         except TelegramError as exc:

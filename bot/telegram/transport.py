@@ -15,6 +15,7 @@ nothing worth saving).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import ssl
 from typing import Any
@@ -88,10 +89,7 @@ class AiohttpRequest(BaseRequest):
             self._slots = asyncio.Semaphore(self._pool_size)
             self._session = aiohttp.ClientSession(
                 # The CA bundle httpx uses, so a slim image without system CAs works too.
-                connector=aiohttp.TCPConnector(
-                    limit=self._pool_size,
-                    ssl=ssl.create_default_context(cafile=certifi.where()),
-                ),
+                connector=aiohttp.TCPConnector(limit=self._pool_size, ssl=_tls_context()),
                 trust_env=False,  # see `_proxies`
                 headers={"User-Agent": self.USER_AGENT},
                 # PTB parses the answer itself; never let aiohttp raise on a 4xx/5xx.
@@ -205,3 +203,13 @@ def _body(request_data: RequestData | None) -> tuple[Any, dict[str, str]]:
     for name, (filename, content, mimetype) in request_data.multipart_data.items():
         form.add_field(name, content, filename=filename, content_type=mimetype)
     return form, {}
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The CA bundle httpx uses, so a slim image without system CAs works too.
+
+    Built once per process (loading the bundle takes ~40 ms, and `initialize`
+    runs again after every `shutdown`).
+    """
+    return ssl.create_default_context(cafile=certifi.where())
