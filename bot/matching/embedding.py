@@ -34,6 +34,8 @@ Vectors = npt.NDArray[np.float32]
 _BATCH = 64
 #: Caches kept on disk (one per knowledge version; the matcher tests and the bot may share).
 _KEEP_CACHES = 4
+#: The file name (without suffix) `cache_key` gives a cache.
+_CACHE_NAME = re.compile(r"[0-9a-f]{32}")
 #: How many of the newest caches are searched for vectors of unchanged texts.
 _REUSE_LOOKBACK = 2
 #: BLAS threads for one long question encoded alone (`E5Embedder`).
@@ -300,8 +302,16 @@ def _write_cache(
 
 
 def _prune(cache_dir: Path, *, keep: int) -> None:
-    """Delete all but the newest `keep` caches: every edit of the knowledge writes one."""
-    metas = sorted(cache_dir.glob("*.json"), key=_mtime, reverse=True)
+    """Delete all but the newest `keep` caches: every edit of the knowledge writes one.
+
+    Only files named as `cache_key` names them: EMBEDDING_CACHE_DIR may be a
+    folder shared with other files.
+    """
+    metas = sorted(
+        (p for p in cache_dir.glob("*.json") if _CACHE_NAME.fullmatch(p.stem)),
+        key=_mtime,
+        reverse=True,
+    )
     for meta_path in metas[keep:]:
         for path in (meta_path, meta_path.with_suffix(".npy")):
             path.unlink(missing_ok=True)

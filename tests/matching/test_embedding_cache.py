@@ -67,8 +67,12 @@ def test_a_damaged_cache_is_recomputed(tmp_path: Path) -> None:
 
 def test_caches_of_the_old_layout_are_removed(tmp_path: Path) -> None:
     # Before the folder per model, caches lay in the folder itself, never pruned since.
-    (tmp_path / "0123abcd.json").write_text("{}", encoding="utf-8")
-    (tmp_path / "0123abcd.npy").write_bytes(b"old")
+    old = "0123456789abcdef" * 2
+    (tmp_path / f"{old}.json").write_text("{}", encoding="utf-8")
+    (tmp_path / f"{old}.npy").write_bytes(b"old")
+    # The folder may be shared: what is not named as a cache stays.
+    (tmp_path / "settings.json").write_text("{}", encoding="utf-8")
     encode_cached(CountingEmbedder(), TEXTS, cache_dir=tmp_path, progress=False)
-    assert not list(tmp_path.glob("*.npy")) and not list(tmp_path.glob("*.json"))
+    assert not list(tmp_path.glob("*.npy"))
+    assert [p.name for p in tmp_path.glob("*.json")] == ["settings.json"]
     assert len(list(tmp_path.glob("*/*.npy"))) == 1
