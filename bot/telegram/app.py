@@ -115,7 +115,7 @@ def webhook_options(settings: Settings) -> dict[str, Any]:
 
 def polling_options(settings: Settings) -> dict[str, Any]:
     """Arguments of `serve_polling` / `polling_lifecycle`: the long poll, the update kinds,
-    and the answered-updates journal (beside the database: `DATABASE_PATH` + `.answered`)."""
+    and the answered-updates journal (beside the database: `DATABASE_PATH` with its suffix replaced by `.answered`)."""
     return {
         "timeout": POLL_TIMEOUT,
         "allowed_updates": list(ALLOWED_UPDATES),
