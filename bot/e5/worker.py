@@ -1,12 +1,13 @@
-"""The numpy e5 engine in a process of its own, so it never waits for the GIL.
+"""The e5 engine in a process of its own, so it never waits for the GIL.
 
-numpy releases the GIL inside each operation and must take it back between
-them, hundreds of times a forward pass, and each time it can wait for the
-bot's event loop or matching threads to let go: `python -m bench.bench_e5`
-prints a batch taking many times longer while three other threads run
-Python, in the bot's process, than in this worker. In a child
-process the engine has an interpreter to itself; the bot thread that asks
-waits in a pipe read, which holds no lock.
+onnxruntime runs a forward pass without the GIL, but the tokenizer, the
+embedding lookup and the pooling around it are Python and numpy, which must
+take the GIL many times a question, and each time it can wait for the bot's
+event loop or matching threads to let go: `python -m bench.bench_e5` prints
+a question taking many times longer while three other threads run Python,
+in the bot's process, than in this worker. In a child process the engine has
+an interpreter to itself; the bot thread that asks waits in a pipe read,
+which holds no lock.
 
 One child per bot process, started with the first `E5Embedder` and shared by
 every later one (tests build many); it ends with the bot, or when its pipe
@@ -39,26 +40,22 @@ MAX_FAILED_STARTS = 3
 
 
 def _serve(connection: Connection) -> None:
-    """The child: encode each `(texts, threads)` request until the pipe closes."""
+    """The child: encode each request (a list of texts) until the pipe closes."""
     import signal
 
     # Ctrl+C in a terminal reaches the whole process group: the bot shuts down in
     # order and closes the pipe, which is the child's signal to end.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from threadpoolctl import ThreadpoolController
+    from bot.e5.engine import E5Engine
 
-    from bot.e5.engine import E5Numpy
-
-    engine = E5Numpy()
-    blas = ThreadpoolController()
+    engine = E5Engine()
     while True:
         try:
-            texts, threads = connection.recv()
+            texts = connection.recv()
         except (EOFError, OSError):
             return  # the bot is gone
         try:
-            with blas.limit(limits=threads, user_api="blas"):
-                reply: Any = engine.encode(texts)
+            reply: Any = engine.encode(texts)
         except Exception as error:  # reported to the caller, the child stays up
             reply = error
         try:
@@ -70,7 +67,7 @@ def _serve(connection: Connection) -> None:
 
 
 class E5Process:
-    """A child process running `E5Numpy`; one request at a time.
+    """A child process running `E5Engine`; one request at a time.
 
     Raises from `encode`:
         WorkerGone: The child died or could not start; the next call starts a new one.
@@ -92,7 +89,7 @@ class E5Process:
         # their locks mid-flight.
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child,), daemon=True, name="e5-numpy")
+        process = context.Process(target=_serve, args=(child,), daemon=True, name="e5-worker")
         try:
             process.start()
         except BaseException:
@@ -102,8 +99,8 @@ class E5Process:
             child.close()
         self._process, self._connection = process, parent
 
-    def encode(self, texts: Sequence[str], *, threads: int = 1) -> Vectors:
-        """Unit vectors of `texts` from the child, using `threads` BLAS threads there.
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """Unit vectors of `texts` from the child.
 
         Raises:
             WorkerGone: The child is not answering (it is restarted on the next call).
@@ -116,7 +113,7 @@ class E5Process:
                 if self._connection is None:
                     self._start()
                 assert self._connection is not None
-                self._connection.send((list(texts), threads))
+                self._connection.send(list(texts))
                 if not self._connection.poll(REPLY_TIMEOUT):
                     raise TimeoutError(f"no reply in {REPLY_TIMEOUT:.0f} s")
                 reply = self._connection.recv()

