@@ -327,7 +327,7 @@ def _print_result(r: RunResult) -> None:
     rss = f"{r.peak_rss_mib:.0f} MiB" if r.peak_rss_mib is not None else "?"
     cpu = f"{r.cpu_ms_per_update:.2f} ms" if r.cpu_ms_per_update is not None else "?"
     if r.worker_rss_mib:
-        rss += f" + {r.worker_rss_mib:.0f} MiB in child processes (e5 worker, resource tracker)"
+        rss += f" + {r.worker_rss_mib:.0f} MiB in the e5 worker process"
     print(f"  peak RSS (VmHWM) {rss}; CPU per update {cpu} (child processes included)")
 
 

@@ -93,10 +93,21 @@ def _run(argv: Sequence[str] | None) -> int:
     return _dispatch(args, settings)
 
 
+#: Commands that answer questions, and so need the sentence model.
+_ANSWERING = frozenset({"start", "run", "chat", "ask", "eval"})
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    command: str = args.command
+    if command in _ANSWERING and settings.semantic_enabled and settings.embedding_model == "e5":
+        # Start the model's worker process before this one imports the matcher and
+        # loads the knowledge: they take about as long as the worker takes to build
+        # its model, so the first question seldom waits for it.
+        from bot.e5.worker import shared_process
+
+        shared_process()
     from bot import commands
 
-    command: str = args.command
     if command == "start":
         return commands.start(settings)
     if command == "run":

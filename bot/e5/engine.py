@@ -261,14 +261,14 @@ class E5Engine:
                 output_norm=(floats(f"l{n}.oln.w"), floats(f"l{n}.oln.b")),
             )
 
-        model = graph.build(
+        encoder = graph.build(
             (layer(n) for n in range(layers)),
             (floats("emb.ln.w"), floats("emb.ln.b")),
             dim=hidden,
             heads=heads,
             eps=self.eps,
         )
-        self._session = _session(model)
+        self._session = _session(encoder)
 
     @staticmethod
     def _read_normalisation(read: _Reader) -> dict[int, str]:
@@ -421,7 +421,7 @@ class E5Engine:
         return (sums / lengths[:, None].astype(np.float32)).astype(np.float32)
 
 
-def _session(model: bytes) -> Any:
+def _session(encoder: graph.Encoder) -> Any:
     """An onnxruntime session on one thread: the caller's.
 
     One thread, because the bot runs the model on one core and leaves the
@@ -434,4 +434,10 @@ def _session(model: bytes) -> Any:
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: the optimiser reports its work as warnings
-    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    values = {
+        name: onnxruntime.OrtValue.ortvalue_from_numpy(array)
+        for name, array in encoder.arrays.items()
+    }
+    options.add_external_initializers(list(values), list(values.values()))
+    # The session copies the arrays in; ours are freed when the caller drops them.
+    return onnxruntime.InferenceSession(encoder.model, options, providers=["CPUExecutionProvider"])

@@ -43,6 +43,22 @@ EMBEDDINGS = "embeddings"
 MASK = "mask"
 #: Graph output: the last layer's hidden states, [1, tokens, dim].
 HIDDEN = "hidden"
+#: Constants this large are handed to the session as arrays instead of written
+#: into the model: the serialised model, and onnxruntime's parse of it, would
+#: each hold all the weights again while the session starts.
+_HANDED_OVER_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """A model without its large constants, and those constants by name.
+
+    For `SessionOptions.add_external_initializers`, which copies them into
+    the session once, where the model bytes would hold a second copy first.
+    """
+
+    model: bytes
+    arrays: dict[str, npt.NDArray[Any]]
 
 
 @dataclass(frozen=True)
@@ -78,9 +94,27 @@ class _Builder:
         self.helper, self.numpy_helper = helper, numpy_helper
         self.nodes: list[Any] = []
         self.constants: list[Any] = []
+        self.arrays: dict[str, npt.NDArray[Any]] = {}
 
     def constant(self, name: str, value: npt.ArrayLike) -> str:
-        self.constants.append(self.numpy_helper.from_array(np.asarray(value), name))
+        array = np.asarray(value)
+        if array.nbytes < _HANDED_OVER_BYTES:
+            self.constants.append(self.numpy_helper.from_array(array, name))
+            return name
+        # Declared in the graph with its data "elsewhere"; the session is handed
+        # the array itself (`Encoder.arrays`), so no serialised copy is made.
+        from onnx import TensorProto
+
+        proto = TensorProto()
+        proto.name = name
+        proto.data_type = self.helper.np_dtype_to_tensor_dtype(array.dtype)
+        proto.dims.extend(array.shape)
+        proto.data_location = TensorProto.EXTERNAL
+        for key, text in (("location", "handed-over"), ("length", str(array.nbytes))):
+            entry = proto.external_data.add()
+            entry.key, entry.value = key, text
+        self.constants.append(proto)
+        self.arrays[name] = np.ascontiguousarray(array)
         return name
 
     def node(self, op: str, inputs: list[str], output: str, **attributes: Any) -> str:
@@ -137,8 +171,8 @@ def build(
     dim: int,
     heads: int,
     eps: float,
-) -> bytes:
-    """The serialised ONNX model: embedding LayerNorm, then the encoder layers.
+) -> Encoder:
+    """The ONNX model: embedding LayerNorm, then the encoder layers.
 
     `layers` may be a generator: each layer's float32 weights are rounded to
     8 bits as it arrives, so they never all exist at once.
@@ -198,4 +232,4 @@ def build(
     )
     # Opset 20 has Gelu in the exact (erf) form the model was trained with.
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
-    return bytes(model.SerializeToString())
+    return Encoder(bytes(model.SerializeToString()), b.arrays)

@@ -16,11 +16,16 @@ closes if the bot is killed.
 
 from __future__ import annotations
 
+import atexit
 import logging
-import multiprocessing
+import os
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,17 +71,35 @@ def _serve(connection: Connection) -> None:
             connection.send(RuntimeError(repr(reply)))
 
 
+def _command() -> list[str]:
+    """The child's command line: this module run by the bot's own interpreter."""
+    return [sys.executable, "-m", __name__]
+
+
 class E5Process:
     """A child process running `E5Engine`; one request at a time.
+
+    The child is a fresh interpreter running this module (`python -m
+    bot.e5.worker FD`), not a multiprocessing child: that would import the
+    bot's main module again in the child (and fail for a script read from
+    stdin), and start multiprocessing's resource tracker, a third process.
+    Requests and replies travel as pickles over a socket pair
+    (`multiprocessing.connection.Connection`, which frames them).
 
     Raises from `encode`:
         WorkerGone: The child died or could not start; the next call starts a new one.
     """
 
-    def __init__(self) -> None:
-        """Start the child (it decodes the model while the caller goes on)."""
+    def __init__(self, command: Sequence[str] | None = None) -> None:
+        """Start the child (it builds the model while the caller goes on).
+
+        Args:
+            command: The child's command line before the socket's descriptor;
+                this module by default (tests start one that dies).
+        """
+        self._command = list(command) if command is not None else _command()
         self._lock = threading.Lock()
-        self._process: Any = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._connection: Connection | None = None
         self._failed_starts = 0  # starts in a row that never answered
         try:
@@ -85,19 +108,25 @@ class E5Process:
             log.exception("the e5 worker process could not start")
 
     def _start(self) -> None:
-        # spawn, not fork: the bot has threads, and a forked child would inherit
-        # their locks mid-flight.
-        context = multiprocessing.get_context("spawn")
-        parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child,), daemon=True, name="e5-worker")
+        ours, theirs = socket.socketpair()
+        # The child imports `bot` from wherever this process did, whatever its
+        # working directory or how the bot was started.
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         try:
-            process.start()
+            process = subprocess.Popen(
+                [*self._command, str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
         except BaseException:
-            parent.close()
+            ours.close()
             raise
         finally:
-            child.close()
-        self._process, self._connection = process, parent
+            theirs.close()
+        self._process, self._connection = process, Connection(ours.detach())
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         """Unit vectors of `texts` from the child.
@@ -127,7 +156,7 @@ class E5Process:
 
     def pid(self) -> int | None:
         """The child's process id (for tests and diagnostics)."""
-        return None if self._process is None else int(self._process.pid)
+        return None if self._process is None else self._process.pid
 
     def _discard(self) -> None:
         self._failed_starts += 1
@@ -140,12 +169,26 @@ class E5Process:
             log.warning(
                 "the e5 worker process stopped answering; starting another on the next call"
             )
-        if self._connection is not None:
-            self._connection.close()
-        if self._process is not None:
-            self._process.kill()
-            self._process.join(timeout=5)
+        _end(self._process, self._connection)
         self._process = self._connection = None
+
+    def close(self) -> None:
+        """End the child now (the bot is exiting); a later `encode` starts another."""
+        with self._lock:
+            _end(self._process, self._connection)
+            self._process = self._connection = None
+
+
+def _end(process: subprocess.Popen[bytes] | None, connection: Connection | None) -> None:
+    """Close the socket and end the child, which may still be building its model."""
+    if connection is not None:
+        connection.close()
+    if process is not None:
+        process.kill()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            log.error("the e5 worker process %d did not end", process.pid)
 
 
 class WorkerGone(RuntimeError):
@@ -162,4 +205,9 @@ def shared_process() -> E5Process:
     with _shared_lock:
         if _shared is None:
             _shared = E5Process()
+            atexit.register(_shared.close)
         return _shared
+
+
+if __name__ == "__main__":
+    _serve(Connection(int(sys.argv[1])))

