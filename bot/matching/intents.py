@@ -23,6 +23,8 @@ _INTENTS: dict[str, tuple[str, ...]] = {
         "为啥",
         "怎么回事",
         "咋回事",
+        "怎么了",
+        "咋了",
         "怎么会",
         "什么原因",
         "啥原因",
@@ -65,6 +67,7 @@ _INTENTS: dict[str, tuple[str, ...]] = {
         "根治",
         "医治",
         "疗法",
+        "食疗",
         # Only as asked: "加密处理" and "管理办法" name a procedure or a rule.
         "如何处理",
         "怎么处理",
@@ -180,11 +183,23 @@ _INTENTS: dict[str, tuple[str, ...]] = {
         "在哪",
         "什么地方",
         "哪家",
+        # Which hospital department.
+        "什么科",
+        "哪个科",
     ),
     # Who, which people ("谁" and "人群" only as asked, see `_EXTRA`).
     "people": (
         "哪些人",
         "什么人",
+    ),
+    # What kinds there are.
+    "kinds": (
+        "种类",
+        "类型",
+        "分类",
+        "分型",
+        "哪几种",
+        "types of",
     ),
     # What it is made of.
     "composition": (

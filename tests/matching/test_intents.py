@@ -50,6 +50,10 @@ from bot.matching.matcher import LEXICAL_WEIGHTS
         ("老年人群补贴", set()),
         ("路牌坏了谁管", {"people"}),
         ("谁都可以申请吗", {"whether"}),
+        ("跑完步咳嗽是怎么了", {"cause"}),
+        ("淋巴结肿大挂什么科", {"place"}),
+        ("感冒分为哪几种类型", {"kinds"}),
+        ("哮喘如何食疗", {"treatment"}),
     ],
     ids=[
         "symptom",
@@ -98,6 +102,11 @@ from bot.matching.matcher import LEXICAL_WEIGHTS
         "who-asked",
         # "谁都" is anyone.
         "anyone-is-not-who",
+        "what-is-wrong",
+        # Which hospital department: where to go.
+        "which-department",
+        "which-kinds",
+        "diet-therapy",
     ],
 )
 def test_intents(text: str, expected: set[str]) -> None:
