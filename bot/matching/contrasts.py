@@ -16,8 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.matching.lexical import char_pinyin
+from bot.matching.lexical import char_pinyin, split_pinyin
 from bot.matching.normalize import is_cjk, normalize
+
+#: Runs of typed Latin words ("lihun dengji"); Chinese text and digits end a run.
+_LATIN_RUN = re.compile(r"[a-z]+(?: [a-z]+)*")
 
 
 def _pattern(term: str) -> re.Pattern[str]:
@@ -25,6 +28,26 @@ def _pattern(term: str) -> re.Pattern[str]:
     if term.isascii():
         return re.compile(rf"(?<![a-z]){re.escape(term)}(?![a-z])")
     return re.compile(re.escape(term))
+
+
+def _typed_pattern(sounds: list[str]) -> re.Pattern[str]:
+    """A look-alike's syllables in `_typed_syllables`: inside one typed word
+    ("lihundengji", "lihunle"), or as whole typed words ("li hun"); never a word's
+    tail joined to the next word's head ("zhe li hunyin" is 这里婚姻)."""
+    inside = "-".join(map(re.escape, sounds))
+    whole = "[- ]".join(map(re.escape, sounds))
+    return re.compile(rf"(?<![a-z]){inside}(?![a-z])|(?<![a-z-]){whole}(?![a-z-])")
+
+
+def _typed_syllables(normalized: str) -> str:
+    """The syllables of the typed pinyin in a text: "-" inside a word, " " between
+    words, "|" between runs. Only Latin words: the sounds of Chinese text are not
+    typed (这里婚姻 sounds "zhe li hun yin")."""
+    runs = []
+    for run in _LATIN_RUN.findall(normalized):
+        words = [split_pinyin(word) or ["|"] for word in run.split()]
+        runs.append(" ".join("-".join(syllables) for syllables in words))
+    return "|".join(runs)
 
 
 class Contrasts:
@@ -38,8 +61,8 @@ class Contrasts:
                 name different things (any language).
         """
         self._patterns: dict[str, re.Pattern[str]] = {}
-        #: A Chinese look-alike typed as pinyin, as whole typed words ("li hun", "lihun"):
-        #: never inside the sounds of Chinese text (这里婚姻 sounds "zhe li hun yin").
+        #: A Chinese look-alike typed as pinyin ("li hun", "lihundengji"), found in
+        #: the syllables of the typed words only (`_typed_syllables`).
         self._typed: dict[str, re.Pattern[str]] = {}
         #: Each look-alike's covered words; each word's group (for longest matches).
         self._covered: dict[str, frozenset[str]] = {}
@@ -56,8 +79,7 @@ class Contrasts:
                 self._covered[term] = self._covered.get(term, frozenset()) | {covered}
                 sounds = [char_pinyin(c) for c in term] if all(map(is_cjk, term)) else []
                 if sounds and all(sounds):
-                    typed = " ?".join(re.escape(s) for s in sounds if s)
-                    self._typed[term] = re.compile(rf"(?<![a-z]){typed}(?![a-z])")
+                    self._typed[term] = _typed_pattern([s for s in sounds if s])
 
     def __bool__(self) -> bool:
         return bool(self._covered)
@@ -73,7 +95,9 @@ class Contrasts:
         is not named: "涉外婚姻登记" names itself, not "婚姻登记".
         """
         found = set(self.mentioned(normalized))
-        found.update(t for t, pattern in self._typed.items() if pattern.search(normalized))
+        syllables = _typed_syllables(normalized) if self._typed else ""
+        if syllables:
+            found.update(t for t, pattern in self._typed.items() if pattern.search(syllables))
         return frozenset(
             t
             for t in found

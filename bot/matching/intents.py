@@ -23,6 +23,8 @@ _INTENTS: dict[str, tuple[str, ...]] = {
         "为啥",
         "怎么回事",
         "咋回事",
+        "怎么了",
+        "咋了",
         "怎么会",
         "什么原因",
         "啥原因",
@@ -65,6 +67,7 @@ _INTENTS: dict[str, tuple[str, ...]] = {
         "根治",
         "医治",
         "疗法",
+        "食疗",
         # Only as asked: "加密处理" and "管理办法" name a procedure or a rule.
         "如何处理",
         "怎么处理",
@@ -96,7 +99,7 @@ _INTENTS: dict[str, tuple[str, ...]] = {
     # What something does, whether it works.
     "effect": (
         "功效",
-        "作用",
+        # "作用" only outside "副作用" (harm), see `_EXTRA`.
         "效果",
         "疗效",
         "好处",
@@ -141,7 +144,7 @@ _INTENTS: dict[str, tuple[str, ...]] = {
         "如何使用",
         "怎么使用",
         "吃多少",
-        "几次",
+        # "几次" only as asked, see `_EXTRA`.
         "几片",
         "几粒",
         "疗程",
@@ -180,13 +183,23 @@ _INTENTS: dict[str, tuple[str, ...]] = {
         "在哪",
         "什么地方",
         "哪家",
+        # Which hospital department.
+        "什么科",
+        "哪个科",
     ),
-    # Who, which people.
+    # Who, which people ("谁" and "人群" only as asked, see `_EXTRA`).
     "people": (
         "哪些人",
         "什么人",
-        "谁",
-        "人群",
+    ),
+    # What kinds there are.
+    "kinds": (
+        "种类",
+        "类型",
+        "分类",
+        "分型",
+        "哪几种",
+        "types of",
     ),
     # What it is made of.
     "composition": (
@@ -251,7 +264,19 @@ _EXTRA = {
     "cause": (r"^why ",),
     "time": (r"^when ",),
     "place": (r"^where ",),
-    "people": (r"^who ",),
+    "people": (
+        r"^who ",
+        # "谁能申请", "找谁", not "谁都可以" or "不管谁" (anyone).
+        r"(?<!不管)(?<!无论)谁(?![都也])",
+        # "什么样的人群", "适用人群有哪些", "易感人群", not "老年人群补贴" (a group named).
+        r"(?:什么|哪些|哪类|哪种|啥)样?的?人群",
+        r"人群(?:有|是|为)?(?:哪些|什么|啥)",
+        r"(?:适用|适合|易感)人群",
+    ),
+    # "副作用" is harm, not what a medicine does.
+    "effect": (r"(?<!副)作用",),
+    # "一天吃几次", not "去了几次都没办成" or "好几次" (told, not asked).
+    "usage": (r"(?<![了过好])几次(?![都也还])",),
     # "哪个疗效好", "哪种药更好": which one is better.
     "compare": (r"哪(?:一)?[个种样].{0,4}(?:好|更|强)",),
     # "有什么好办法", "最有效的办法": a way asked for, not "管理办法" (a rule).

@@ -32,10 +32,14 @@ def contrasts() -> Contrasts:
         ("lihun dengji", {"离婚"}),
         ("li hun", {"离婚"}),
         ("shenyangbeizhan", {"沈阳北站"}),
+        ("lihundengji", {"离婚"}),
+        ("lihunle zenme ban", {"离婚"}),
+        ("wo xiang lihun 要带什么", {"离婚"}),
         ("divorced", set()),
         ("这里婚姻登记处在哪", set()),
         ("心里混乱怎么办", set()),
         ("zhe li hunyin dengji", set()),
+        ("这里婚姻 dengji", set()),
     ],
     ids=[
         "look-alike-written",
@@ -49,12 +53,18 @@ def contrasts() -> Contrasts:
         "typed-pinyin-sound",
         "typed-pinyin-spaced",
         "typed-pinyin-one-word",
+        # A look-alike inside a longer typed word: the words are split into syllables.
+        "typed-pinyin-run-with-the-next-word",
+        "typed-pinyin-run-with-a-particle",
+        "typed-pinyin-beside-chinese",
         # English words are whole words ("divorced" is not "divorce").
         "english-whole-words",
         # Sounds are typed words only: 这里婚姻 sounds "zhe li hun yin", and names nothing.
         "chinese-text-sounding-alike",
         "chinese-text-sounding-alike-2",
         "typed-pinyin-across-words",
+        # Chinese text is not typed pinyin, even beside typed words.
+        "chinese-beside-typed-pinyin",
     ],
 )
 def test_named(contrasts: Contrasts, text: str, named: set[str]) -> None:

@@ -41,6 +41,19 @@ from bot.matching.matcher import LEXICAL_WEIGHTS
         ("居住证怎么办理", set()),
         ("低保咋办理", set()),
         ("怎么办证", set()),
+        ("布洛芬有什么副作用", {"harm"}),
+        ("罗红霉素的作用和副作用", {"effect", "harm"}),
+        ("百令胶囊一天吃几次", {"usage"}),
+        ("去了几次都没办成", set()),
+        ("适合什么样的人群服用", {"people"}),
+        ("适用人群有哪些", {"people"}),
+        ("老年人群补贴", set()),
+        ("路牌坏了谁管", {"people"}),
+        ("谁都可以申请吗", {"whether"}),
+        ("跑完步咳嗽是怎么了", {"cause"}),
+        ("淋巴结肿大挂什么科", {"place"}),
+        ("感冒分为哪几种类型", {"kinds"}),
+        ("哮喘如何食疗", {"treatment"}),
     ],
     ids=[
         "symptom",
@@ -76,6 +89,24 @@ from bot.matching.matcher import LEXICAL_WEIGHTS
         "how-to-apply",
         "how-to-apply-colloquial",
         "how-to-get-a-certificate",
+        # "作用" inside "副作用" is harm, not what the medicine does.
+        "side-effect-is-harm-only",
+        "effect-and-side-effect",
+        "how-many-times-asked",
+        # Told, not asked.
+        "how-many-times-told",
+        "which-people-asked",
+        "people-listed-asked",
+        # A group named, not asked for.
+        "people-group-named",
+        "who-asked",
+        # "谁都" is anyone.
+        "anyone-is-not-who",
+        "what-is-wrong",
+        # Which hospital department: where to go.
+        "which-department",
+        "which-kinds",
+        "diet-therapy",
     ],
 )
 def test_intents(text: str, expected: set[str]) -> None:

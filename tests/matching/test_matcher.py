@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from bot.matching import MatchDocument, Matcher, MatcherSettings, MatchOutcome, load_embedder
+from bot.matching import (
+    MatchDocument,
+    Matcher,
+    MatcherSettings,
+    MatchOutcome,
+    load_embedder,
+    normalize,
+)
+from bot.matching.embedding import Vectors
+from bot.matching.matcher import SEMANTIC_WEIGHTS
 
 from .conftest import FIXTURE_DOCUMENTS, FIXTURE_SYNONYMS, CountingEmbedder
 
@@ -244,3 +257,79 @@ def test_semantic_finds_paraphrases(semantic_matcher: Matcher, question: str, do
 def test_semantic_does_not_answer_unrelated(semantic_matcher: Matcher) -> None:
     # Embeddings put any two sentences somewhat close; that must not become an answer.
     assert semantic_matcher.match("明天沈阳会下雪吗").outcome is not MatchOutcome.ANSWERED
+
+
+class TableEmbedder:
+    """A fake sentence model with chosen cosines: each known text gets its vector,
+    any other text one orthogonal to them all."""
+
+    name = "table-fake"
+    dim = 8
+
+    def __init__(self, table: dict[str, tuple[float, ...]]) -> None:
+        self._table = {normalize(text): vector for text, vector in table.items()}
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        rows = [self._table.get(text, (0.0,) * (self.dim - 1) + (1.0,)) for text in texts]
+        array = np.array([[*row, *(0.0,) * (self.dim - len(row))] for row in rows])
+        return (array / np.linalg.norm(array, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _at_cosine(cosine: float, axis: int) -> tuple[float, ...]:
+    """A unit vector at `cosine` to the first axis, leaning towards `axis`."""
+    vector = [cosine] + [0.0] * 6
+    vector[axis] = math.sqrt(1.0 - cosine**2)
+    return tuple(vector)
+
+
+CANTEEN = MatchDocument(doc_id="canteen", questions=("社区老年食堂在哪里吃饭",))
+MEALS = MatchDocument(doc_id="meal-help", questions=("老人助餐点怎么找",))
+QUESTION = "社区食堂老人去哪吃饭"
+
+
+@pytest.mark.parametrize(
+    ("meals_cosine", "outcome"),
+    [(0.2, MatchOutcome.ANSWERED), (0.99, MatchOutcome.CLARIFY)],
+    ids=[
+        "the-model-agrees-with-the-words",
+        # The model reads the other entry as the same question: the words alone
+        # do not make the first one clearly ahead, so the resident chooses.
+        "the-model-reads-both-the-same",
+    ],
+)
+def test_an_entry_the_model_reads_the_same_is_a_rival(
+    meals_cosine: float, outcome: MatchOutcome
+) -> None:
+    embedder = TableEmbedder(
+        {
+            QUESTION: _at_cosine(1.0, 1),
+            CANTEEN.questions[0]: _at_cosine(0.995, 1),
+            MEALS.questions[0]: _at_cosine(meals_cosine, 2),
+        }
+    )
+    matcher = Matcher.build([CANTEEN, MEALS], embedder=embedder)
+    result = matcher.match(QUESTION)
+    assert result.top is not None and result.top.doc_id == "canteen"
+    assert result.outcome is outcome
+    if outcome is MatchOutcome.CLARIFY:
+        assert {c.doc_id for c in result.choices} == {"canteen", "meal-help"}
+
+
+def test_the_models_best_entry_gains_over_close_words() -> None:
+    # The words favour the first entry a little; the model prefers the second by
+    # 0.01, which is how it ranks paraphrases.
+    first = MatchDocument(doc_id="first", questions=("老人吃饭有补助吗",))
+    second = MatchDocument(doc_id="second", questions=("老年人助餐有补贴吗",))
+    question = "老人在社区吃饭有补贴吗"
+    embedder = TableEmbedder(
+        {
+            question: _at_cosine(1.0, 1),
+            first.questions[0]: _at_cosine(0.91, 2),
+            second.questions[0]: _at_cosine(0.92, 3),
+        }
+    )
+    unranked = replace(SEMANTIC_WEIGHTS, semantic_rank=0.0)
+    without = Matcher.build([first, second], embedder=embedder, weights=unranked)
+    ranked = Matcher.build([first, second], embedder=embedder)
+    assert [c.doc_id for c in without.match(question).candidates] == ["first", "second"]
+    assert [c.doc_id for c in ranked.match(question).candidates] == ["second", "first"]
