@@ -15,20 +15,22 @@ model's:
   symmetric range per token, was measured further from the C engine (cosine
   down to 0.991 and 0.9985 on our evaluation questions; this way 0.9993),
   and a scale per message would make a question's vector depend on what else
-  shares its batch. Per token, it never does.
+  shares its batch. Per token, only an activation on a rounding boundary can
+  tell (a question alone and in a batch stay above cosine 0.999).
 
 The offset of an asymmetric activation is carried by each weight column's
 sum: with a = step * q + low, a @ W = step * (q @ W) + low * sum(W).
 
 The graph is built in memory from the weights at start-up (a fraction of a
-second); nothing is written to disk or downloaded. Only `build` imports
-`onnx`.
+second); nothing is written to disk or downloaded. Only `build` needs the
+`onnx` package, and only its protobuf classes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,41 +87,101 @@ def quantize_columns(weights: Floats) -> tuple[npt.NDArray[np.int8], Floats]:
     return rounded, scale.astype(np.float32)
 
 
+def _protos() -> Any:
+    """onnx's generated protobuf classes (`onnx_ml_pb2`), without the `onnx` package.
+
+    Importing `onnx` loads its C++ registry of every operator's schema, 11 MB
+    the worker would keep for good, to write a graph once; the classes
+    themselves need only protobuf.
+    """
+    import importlib.util
+    import sys
+
+    name = "onnx.onnx_ml_pb2"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec("onnx")
+    if spec is None or spec.origin is None:
+        raise ImportError("the onnx package is not installed")
+    path = Path(spec.origin).with_name("onnx_ml_pb2.py")
+    loaded = importlib.util.spec_from_file_location(name, path)
+    if loaded is None or loaded.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    # Registered under its own name: a later `import onnx` reuses it instead of
+    # defining the same protobuf messages twice.
+    sys.modules[name] = module
+    return module
+
+
+#: numpy dtype -> ONNX element type (the TensorProto.DataType numbers).
+_ELEMENT_TYPES = {
+    np.dtype(np.float32): 1,
+    np.dtype(np.uint8): 2,
+    np.dtype(np.int8): 3,
+    np.dtype(np.int64): 7,
+}
+
+
 class _Builder:
     """Collects nodes and constants; names are unique by construction."""
 
     def __init__(self) -> None:
-        from onnx import helper, numpy_helper
-
-        self.helper, self.numpy_helper = helper, numpy_helper
+        self.pb = _protos()
         self.nodes: list[Any] = []
         self.constants: list[Any] = []
         self.arrays: dict[str, npt.NDArray[Any]] = {}
 
     def constant(self, name: str, value: npt.ArrayLike) -> str:
-        array = np.asarray(value)
+        array = np.ascontiguousarray(value)
+        proto = self.pb.TensorProto(
+            name=name, data_type=_ELEMENT_TYPES[array.dtype], dims=array.shape
+        )
         if array.nbytes < _HANDED_OVER_BYTES:
-            self.constants.append(self.numpy_helper.from_array(array, name))
-            return name
-        # Declared in the graph with its data "elsewhere"; the session is handed
-        # the array itself (`Encoder.arrays`), so no serialised copy is made.
-        from onnx import TensorProto
-
-        proto = TensorProto()
-        proto.name = name
-        proto.data_type = self.helper.np_dtype_to_tensor_dtype(array.dtype)
-        proto.dims.extend(array.shape)
-        proto.data_location = TensorProto.EXTERNAL
-        for key, text in (("location", "handed-over"), ("length", str(array.nbytes))):
-            entry = proto.external_data.add()
-            entry.key, entry.value = key, text
+            proto.raw_data = array.tobytes()
+        else:
+            # Declared in the graph with its data "elsewhere"; the session is handed
+            # the array itself (`Encoder.arrays`), so no serialised copy is made.
+            proto.data_location = self.pb.TensorProto.EXTERNAL
+            for key, text in (("location", "handed-over"), ("length", str(array.nbytes))):
+                proto.external_data.add(key=key, value=text)
+            self.arrays[name] = array
         self.constants.append(proto)
-        self.arrays[name] = np.ascontiguousarray(array)
         return name
 
-    def node(self, op: str, inputs: list[str], output: str, **attributes: Any) -> str:
-        self.nodes.append(self.helper.make_node(op, inputs, [output], **attributes))
+    def node(
+        self, op: str, inputs: list[str], output: str, **attributes: int | float | list[int]
+    ) -> str:
+        self.nodes.append(
+            self.pb.NodeProto(
+                op_type=op,
+                input=inputs,
+                output=[output],
+                attribute=[self._attribute(k, v) for k, v in attributes.items()],
+            )
+        )
         return output
+
+    def _attribute(self, name: str, value: int | float | list[int]) -> Any:
+        kind = self.pb.AttributeProto
+        if isinstance(value, list):
+            return kind(name=name, type=kind.INTS, ints=value)
+        if isinstance(value, float):
+            return kind(name=name, type=kind.FLOAT, f=value)
+        return kind(name=name, type=kind.INT, i=value)
+
+    def tensor_type(self, name: str, shape: Sequence[int | str]) -> Any:
+        """A float tensor's declaration; a str in `shape` names a free dimension."""
+        pb = self.pb
+        dims = [
+            pb.TensorShapeProto.Dimension(dim_param=d)
+            if isinstance(d, str)
+            else pb.TensorShapeProto.Dimension(dim_value=d)
+            for d in shape
+        ]
+        tensor = pb.TypeProto.Tensor(elem_type=1, shape=pb.TensorShapeProto(dim=dims))
+        return pb.ValueInfoProto(name=name, type=pb.TypeProto(tensor_type=tensor))
 
     def linear(self, x: str, weights: Floats, bias: Floats, name: str) -> str:
         """`x @ weights + bias` with `x` rounded to 8 bits per token (see the module doc)."""
@@ -135,9 +197,9 @@ class _Builder:
         step = self.node("Div", [spread, "steps"], f"{name}.step")
         shifted = self.node("Sub", [x, low], f"{name}.shifted")
         levels = self.node("Round", [self.node("Div", [shifted, step], f"{name}.q")], f"{name}.r")
-        codes = self.node("Cast", [levels], f"{name}.u8", to=self._uint8())
+        codes = self.node("Cast", [levels], f"{name}.u8", to=_ELEMENT_TYPES[np.dtype(np.uint8)])
         product = self.node("MatMulInteger", [codes, w], f"{name}.i32")
-        y = self.node("Cast", [product], f"{name}.f", to=self._float())
+        y = self.node("Cast", [product], f"{name}.f", to=_ELEMENT_TYPES[np.dtype(np.float32)])
         y = self.node("Mul", [y, step], f"{name}.y1")
         y = self.node("Mul", [y, self.constant(f"{name}.scale", scale)], f"{name}.y2")
         offset = self.node(
@@ -150,18 +212,6 @@ class _Builder:
         weight = self.constant(f"{name}.w", norm[0])
         bias = self.constant(f"{name}.b", norm[1])
         return self.node("LayerNormalization", [x, weight, bias], name, axis=-1, epsilon=eps)
-
-    @staticmethod
-    def _uint8() -> int:
-        from onnx import TensorProto
-
-        return int(TensorProto.UINT8)
-
-    @staticmethod
-    def _float() -> int:
-        from onnx import TensorProto
-
-        return int(TensorProto.FLOAT)
 
 
 def build(
@@ -177,8 +227,6 @@ def build(
     `layers` may be a generator: each layer's float32 weights are rounded to
     8 bits as it arrives, so they never all exist at once.
     """
-    from onnx import TensorProto, helper
-
     size = dim // heads
     b = _Builder()
     b.constant("last_axis", np.array([-1], np.int64))
@@ -196,8 +244,11 @@ def build(
         qkv = b.node("Reshape", [qkv, "split_heads"], f"{p}.qkv5")
         qkv = b.node("Transpose", [qkv], f"{p}.qkvT", perm=[2, 0, 3, 1, 4])
         b.nodes.append(
-            helper.make_node(
-                "Split", [qkv], [f"{p}.q3", f"{p}.k3", f"{p}.v3"], axis=0, num_outputs=3
+            b.pb.NodeProto(
+                op_type="Split",
+                input=[qkv],
+                output=[f"{p}.q3", f"{p}.k3", f"{p}.v3"],
+                attribute=[b._attribute("axis", 0), b._attribute("num_outputs", 3)],
             )
         )
         q, k, v = (b.node("Squeeze", [f"{p}.{c}3", "first_axis"], f"{p}.{c}") for c in "qkv")
@@ -220,16 +271,20 @@ def build(
     if count == 0:
         raise ValueError("an encoder needs at least one layer")
     b.node("Identity", [x], HIDDEN)
-    graph = helper.make_graph(
-        b.nodes,
-        "e5",
-        [
-            helper.make_tensor_value_info(EMBEDDINGS, TensorProto.FLOAT, [1, "tokens", dim]),
-            helper.make_tensor_value_info(MASK, TensorProto.FLOAT, [1, 1, "rows", "tokens"]),
-        ],
-        [helper.make_tensor_value_info(HIDDEN, TensorProto.FLOAT, [1, "tokens", dim])],
+    pb = b.pb
+    graph = pb.GraphProto(
+        name="e5",
+        node=b.nodes,
         initializer=b.constants,
+        input=[
+            b.tensor_type(EMBEDDINGS, [1, "tokens", dim]),
+            b.tensor_type(MASK, [1, 1, "rows", "tokens"]),
+        ],
+        output=[b.tensor_type(HIDDEN, [1, "tokens", dim])],
     )
-    # Opset 20 has Gelu in the exact (erf) form the model was trained with.
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    # Opset 20 has Gelu in the exact (erf) form the model was trained with; IR
+    # version 9 is the first that opset needs.
+    model = pb.ModelProto(
+        ir_version=9, graph=graph, opset_import=[pb.OperatorSetIdProto(domain="", version=20)]
+    )
     return Encoder(bytes(model.SerializeToString()), b.arrays)
