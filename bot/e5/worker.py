@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -109,17 +107,13 @@ class E5Process:
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair()
-        # The child imports `bot` from wherever this process did, whatever its
-        # working directory or how the bot was started.
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        # The child finds `bot` as this process did: installed, or through the
+        # working directory and PYTHONPATH it inherits.
         try:
             process = subprocess.Popen(
                 [*self._command, str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
-                env=env,
             )
         except BaseException:
             ours.close()

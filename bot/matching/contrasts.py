@@ -30,13 +30,18 @@ def _pattern(term: str) -> re.Pattern[str]:
     return re.compile(re.escape(term))
 
 
-def _typed_pattern(sounds: list[str]) -> re.Pattern[str]:
-    """A look-alike's syllables in `_typed_syllables`: inside one typed word
-    ("lihundengji", "lihunle"), or as whole typed words ("li hun"); never a word's
-    tail joined to the next word's head ("zhe li hunyin" is 这里婚姻)."""
+def _typed_patterns(sounds: list[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """A look-alike typed as pinyin: (in the normalised text, in `_typed_syllables`).
+
+    The first finds whole typed words, spaced or not ("li hun", "lihun", "xian"),
+    never a word's tail joined to the next word's head ("zhe li hunyin" is
+    这里婚姻). The second finds the syllables inside a longer typed word
+    ("lihundengji", "lihunle"), where the word's split into syllables says
+    where the look-alike starts and ends.
+    """
+    words = " ?".join(map(re.escape, sounds))
     inside = "-".join(map(re.escape, sounds))
-    whole = "[- ]".join(map(re.escape, sounds))
-    return re.compile(rf"(?<![a-z]){inside}(?![a-z])|(?<![a-z-]){whole}(?![a-z-])")
+    return re.compile(rf"(?<![a-z]){words}(?![a-z])"), re.compile(rf"(?<![a-z]){inside}(?![a-z])")
 
 
 def _typed_syllables(normalized: str) -> str:
@@ -61,9 +66,9 @@ class Contrasts:
                 name different things (any language).
         """
         self._patterns: dict[str, re.Pattern[str]] = {}
-        #: A Chinese look-alike typed as pinyin ("li hun", "lihundengji"), found in
-        #: the syllables of the typed words only (`_typed_syllables`).
-        self._typed: dict[str, re.Pattern[str]] = {}
+        #: A Chinese look-alike typed as pinyin ("li hun", "lihundengji"): never in
+        #: the sounds of Chinese text (`_typed_patterns`).
+        self._typed: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {}
         #: Each look-alike's covered words; each word's group (for longest matches).
         self._covered: dict[str, frozenset[str]] = {}
         self._group_of: dict[str, frozenset[str]] = {}
@@ -79,7 +84,7 @@ class Contrasts:
                 self._covered[term] = self._covered.get(term, frozenset()) | {covered}
                 sounds = [char_pinyin(c) for c in term] if all(map(is_cjk, term)) else []
                 if sounds and all(sounds):
-                    self._typed[term] = _typed_pattern([s for s in sounds if s])
+                    self._typed[term] = _typed_patterns([s for s in sounds if s])
 
     def __bool__(self) -> bool:
         return bool(self._covered)
@@ -97,7 +102,11 @@ class Contrasts:
         found = set(self.mentioned(normalized))
         syllables = _typed_syllables(normalized) if self._typed else ""
         if syllables:
-            found.update(t for t, pattern in self._typed.items() if pattern.search(syllables))
+            found.update(
+                t
+                for t, (words, inside) in self._typed.items()
+                if words.search(normalized) or inside.search(syllables)
+            )
         return frozenset(
             t
             for t in found

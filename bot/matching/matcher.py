@@ -96,9 +96,9 @@ class Weights:
     semantic_floor_en: float = 0.80
     #: The sentence model ranks paraphrases by small differences near the top (0.985
     #: against 0.975) that the floor-scaled term above barely separates, while words
-    #: differ a lot between two wordings of one question: an entry within
-    #: `semantic_rank_span` of the message's best cosine gains up to this much (all
-    #: of it at the best, none a span below). Alone: Tianchi dev top-1 0.860 -> 0.871
+    #: differ a lot between two wordings of one question: an entry loses up to this
+    #: much by how far its cosine is below the message's best (none at the best, all
+    #: of it `semantic_rank_span` below or more). Alone: Tianchi dev top-1 0.860 -> 0.871
     #: (the model alone 0.870), eval.yaml 465 -> 469 answered right; more answered
     #: on Tianchi (0.84 -> 0.90) at lower precision, which `rival_share` pays back.
     semantic_rank: float = 0.5
@@ -106,12 +106,10 @@ class Weights:
     #: Logistic calibration: score = 100 / (1 + exp(-(slope * raw + lead * gap + intercept))),
     #: where gap is how far an entry is ahead of (or behind) the best other entry,
     #: clipped to +-lead_clip: two entries that fit equally well are both uncertain.
-    #: The intercept was fitted without `semantic_rank` and is lowered by
-    #: slope * semantic_rank, which the best entry always gains.
     slope: float = 2.502
     lead: float = 5.39
     lead_clip: float = 0.5
-    intercept: float = -4.539 - 2.502 * 0.5
+    intercept: float = -4.539
     #: A rival: another entry the sentence model reads nearly the same way as this
     #: one (its cosine within `rival_span` below this entry's, or above it) and that
     #: itself fits well (cosine above `rival_floor`; fully a rival at 1.0). Two
@@ -772,19 +770,21 @@ class Matcher:
         lexical = np.maximum(features.lexical, w.pinyin * features.pinyin)
         floor = w.semantic_floor_en if features.english else w.semantic_floor
         semantic = np.clip((features.semantic - floor) / (1.0 - floor), 0.0, 1.0)
-        near_best = np.zeros_like(semantic)
+        # 0 at the message's best cosine, down to -1 a span below: the best entry,
+        # and every entry when the model has nothing to say, keep their scores.
+        below_best = np.zeros_like(semantic)
         if w.semantic_rank and len(features.semantic):
             best = features.semantic.max()
-            near_best = np.clip(1.0 + (features.semantic - best) / w.semantic_rank_span, 0.0, 1.0)
+            below_best = np.clip((features.semantic - best) / w.semantic_rank_span, -1.0, 0.0)
         if features.pinyin_query and w.semantic > 0:
             semantic = w.pinyin * features.pinyin
-            near_best = np.zeros_like(semantic)
+            below_best = np.zeros_like(semantic)
         return (
             w.lexical * lexical
             + w.coverage * features.coverage
             + w.fuzzy * features.fuzzy
             + w.semantic * semantic
-            + w.semantic_rank * near_best
+            + w.semantic_rank * below_best
         )
 
     def _lexical_evidence(self, terms: Terms) -> _Lexical:

@@ -12,6 +12,8 @@ GROUPS = (
     ("婚姻登记", "涉外婚姻登记"),
     ("沈阳站", "沈阳北站", "沈阳南站"),
     ("marriage", "divorce"),
+    # A look-alike whose syllables split two ways ("xian" is one syllable or xi-an).
+    ("沈阳", "西安"),
 )
 
 
@@ -40,6 +42,8 @@ def contrasts() -> Contrasts:
         ("心里混乱怎么办", set()),
         ("zhe li hunyin dengji", set()),
         ("这里婚姻 dengji", set()),
+        ("xian zai na", {"西安"}),
+        ("xi an zai na", {"西安"}),
     ],
     ids=[
         "look-alike-written",
@@ -65,6 +69,9 @@ def contrasts() -> Contrasts:
         "typed-pinyin-across-words",
         # Chinese text is not typed pinyin, even beside typed words.
         "chinese-beside-typed-pinyin",
+        # A whole typed word is found however it splits into syllables.
+        "typed-pinyin-ambiguous-split",
+        "typed-pinyin-ambiguous-split-spaced",
     ],
 )
 def test_named(contrasts: Contrasts, text: str, named: set[str]) -> None:

@@ -54,6 +54,9 @@ from bot.matching.matcher import LEXICAL_WEIGHTS
         ("淋巴结肿大挂什么科", {"place"}),
         ("感冒分为哪几种类型", {"kinds"}),
         ("哮喘如何食疗", {"treatment"}),
+        ("怎么了解社保政策", set()),
+        ("垃圾分类怎么投放", set()),
+        ("易感人群补贴", set()),
     ],
     ids=[
         "symptom",
@@ -107,6 +110,11 @@ from bot.matching.matcher import LEXICAL_WEIGHTS
         "which-department",
         "which-kinds",
         "diet-therapy",
+        # "怎么了解" is how to learn about, not what is wrong.
+        "learn-about-is-not-what-is-wrong",
+        # Kinds named as a topic, not asked for.
+        "kinds-named",
+        "people-group-named-2",
     ],
 )
 def test_intents(text: str, expected: set[str]) -> None:

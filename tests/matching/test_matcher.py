@@ -333,3 +333,23 @@ def test_the_models_best_entry_gains_over_close_words() -> None:
     ranked = Matcher.build([first, second], embedder=embedder)
     assert [c.doc_id for c in without.match(question).candidates] == ["first", "second"]
     assert [c.doc_id for c in ranked.match(question).candidates] == ["second", "first"]
+
+
+def test_typed_pinyin_is_not_ranked_or_rivalled_by_the_model() -> None:
+    # The model cannot read typed pinyin: its cosines neither rank the entries nor
+    # name rivals, so the scores are those of the words and sounds alone.
+    hours = MatchDocument(doc_id="canteen-hours", questions=("社区老年食堂几点开门",))
+    question = "shequ laonian shitang zai nali chifan"
+    embedder = TableEmbedder(
+        {
+            question: _at_cosine(1.0, 1),
+            CANTEEN.questions[0]: _at_cosine(0.99, 1),
+            hours.questions[0]: _at_cosine(0.995, 2),
+        }
+    )
+    plain = replace(SEMANTIC_WEIGHTS, semantic_rank=0.0, rival_share=0.0)
+    both = Matcher.build([CANTEEN, hours], embedder=embedder).match(question)
+    without = Matcher.build([CANTEEN, hours], embedder=embedder, weights=plain).match(question)
+    assert [c.doc_id for c in both.candidates] == ["canteen", "canteen-hours"]
+    assert [c.score for c in both.candidates] == [c.score for c in without.candidates]
+    assert both.outcome is without.outcome is MatchOutcome.ANSWERED
