@@ -19,7 +19,9 @@ Nothing here is downloaded: the only input is the file inside the installed
 
 from __future__ import annotations
 
+import os
 import struct
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -223,15 +225,10 @@ class E5Engine:
             return _dequantize(raw, rows, cols).T
 
         _dtype, count, offset = tensors["emb.word"]
-        # The word table (96M weights) stays 4-bit and memory-mapped: a
-        # message touches only its own rows.
-        self._words = np.memmap(
-            path,
-            dtype=np.uint8,
-            mode="r",
-            offset=offset,
-            shape=(count // hidden, hidden // _QK * _BLOCK_BYTES),
-        )
+        # The word table (96M weights, 54 MB at 4 bits) stays in the file: each
+        # message reads its own rows. Mapped, every page a message touched would
+        # stay in this process's resident memory, until most of the table did.
+        self._words = _Rows(path, offset, hidden // _QK * _BLOCK_BYTES, count // hidden)
         self._positions = floats("emb.pos").reshape(max_positions, hidden)
         self._token_type = floats("emb.type")[:hidden]
         # Attention scores are q.k / sqrt(head size): the scale is folded into
@@ -404,7 +401,7 @@ class E5Engine:
         total = int(lengths.sum())
         ids = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=total)
         positions = np.concatenate([np.arange(n) for n in lengths])
-        x = _dequantize(self._words[ids].reshape(-1), total, self.dim)
+        x = _dequantize(self._words.read(ids), total, self.dim)
         x += self._positions[positions]
         x += self._token_type
         if len(sequences) == 1:
@@ -419,6 +416,26 @@ class E5Engine:
         ends = np.cumsum(lengths)
         sums = np.add.reduceat(hidden[0], ends - lengths, axis=0)
         return (sums / lengths[:, None].astype(np.float32)).astype(np.float32)
+
+
+class _Rows:
+    """Fixed-size rows of a file, read on demand (`os.pread`, no map)."""
+
+    def __init__(self, path: Path, offset: int, size: int, count: int) -> None:
+        self.offset, self.size, self.count = offset, size, count
+        self._fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+
+    def read(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+        """The rows `ids`, concatenated (each distinct row read once)."""
+        unique, inverse = np.unique(ids, return_inverse=True)
+        if len(unique) and (unique[0] < 0 or unique[-1] >= self.count):
+            raise IndexError("token id outside the word table")
+        data = b"".join(
+            os.pread(self._fd, self.size, self.offset + int(row) * self.size) for row in unique
+        )
+        rows = np.frombuffer(data, dtype=np.uint8).reshape(len(unique), self.size)
+        return rows[inverse].reshape(-1)
 
 
 def _session(encoder: graph.Encoder) -> Any:
