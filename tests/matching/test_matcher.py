@@ -282,6 +282,14 @@ def _at_cosine(cosine: float, axis: int) -> tuple[float, ...]:
     return tuple(vector)
 
 
+def _table(question: str, *phrasings: tuple[str, float, int]) -> TableEmbedder:
+    """The question on the first axis; each phrasing at its cosine, leaning to its axis."""
+    return TableEmbedder(
+        {question: _at_cosine(1.0, 1)}
+        | {text: _at_cosine(cosine, axis) for text, cosine, axis in phrasings}
+    )
+
+
 CANTEEN = MatchDocument(doc_id="canteen", questions=("社区老年食堂在哪里吃饭",))
 MEALS = MatchDocument(doc_id="meal-help", questions=("老人助餐点怎么找",))
 QUESTION = "社区食堂老人去哪吃饭"
@@ -300,12 +308,8 @@ QUESTION = "社区食堂老人去哪吃饭"
 def test_an_entry_the_model_reads_the_same_is_a_rival(
     meals_cosine: float, outcome: MatchOutcome
 ) -> None:
-    embedder = TableEmbedder(
-        {
-            QUESTION: _at_cosine(1.0, 1),
-            CANTEEN.questions[0]: _at_cosine(0.995, 1),
-            MEALS.questions[0]: _at_cosine(meals_cosine, 2),
-        }
+    embedder = _table(
+        QUESTION, (CANTEEN.questions[0], 0.995, 1), (MEALS.questions[0], meals_cosine, 2)
     )
     matcher = Matcher.build([CANTEEN, MEALS], embedder=embedder)
     result = matcher.match(QUESTION)
@@ -321,13 +325,7 @@ def test_the_models_best_entry_gains_over_close_words() -> None:
     first = MatchDocument(doc_id="first", questions=("老人吃饭有补助吗",))
     second = MatchDocument(doc_id="second", questions=("老年人助餐有补贴吗",))
     question = "老人在社区吃饭有补贴吗"
-    embedder = TableEmbedder(
-        {
-            question: _at_cosine(1.0, 1),
-            first.questions[0]: _at_cosine(0.91, 2),
-            second.questions[0]: _at_cosine(0.92, 3),
-        }
-    )
+    embedder = _table(question, (first.questions[0], 0.91, 2), (second.questions[0], 0.92, 3))
     unranked = replace(SEMANTIC_WEIGHTS, semantic_rank=0.0)
     without = Matcher.build([first, second], embedder=embedder, weights=unranked)
     ranked = Matcher.build([first, second], embedder=embedder)
@@ -340,13 +338,7 @@ def test_typed_pinyin_is_not_ranked_or_rivalled_by_the_model() -> None:
     # name rivals, so the scores are those of the words and sounds alone.
     hours = MatchDocument(doc_id="canteen-hours", questions=("社区老年食堂几点开门",))
     question = "shequ laonian shitang zai nali chifan"
-    embedder = TableEmbedder(
-        {
-            question: _at_cosine(1.0, 1),
-            CANTEEN.questions[0]: _at_cosine(0.99, 1),
-            hours.questions[0]: _at_cosine(0.995, 2),
-        }
-    )
+    embedder = _table(question, (CANTEEN.questions[0], 0.99, 1), (hours.questions[0], 0.995, 2))
     plain = replace(SEMANTIC_WEIGHTS, semantic_rank=0.0, rival_share=0.0)
     both = Matcher.build([CANTEEN, hours], embedder=embedder).match(question)
     without = Matcher.build([CANTEEN, hours], embedder=embedder, weights=plain).match(question)
