@@ -113,6 +113,8 @@ class RunResult:
     peak_rss_mib: float | None
     worker_rss_mib: float
     cpu_ms_per_update: float | None
+    #: The part of it spent in child processes (the e5 worker).
+    worker_cpu_ms_per_update: float
     rejected: int
     max_per_second: int
     #: getUpdates calls per update during the backlog phase (1/100 is the least possible).
@@ -204,6 +206,7 @@ def _measure(
 ) -> RunResult:
     users = [Resident.new() for _ in range(user_count)]
     cpu_before = process.cpu_seconds()
+    worker_cpu_before = process.children_cpu_seconds()
     polls_before = api.get_updates_calls
     base = api.reply_count
     since = {u.id: len(api.replies.get(u.id, [])) for u in users}
@@ -213,6 +216,7 @@ def _measure(
     # A run that stalls for a minute has lost the rest: stop waiting and count.
     api.wait_replies(base + count, timeout=max(120.0, count / 5), idle=60)
     cpu_after = process.cpu_seconds()
+    worker_cpu_after = process.children_cpu_seconds()
     polls = api.get_updates_calls - polls_before
     got = api.reply_count - base
     last = max((r.at for u in users for r in api.replies.get(u.id, [])), default=start)
@@ -255,6 +259,7 @@ def _measure(
         peak_rss_mib=rss / 1024 if rss is not None else None,
         worker_rss_mib=worker_rss / 1024,
         cpu_ms_per_update=cpu,
+        worker_cpu_ms_per_update=(worker_cpu_after - worker_cpu_before) * 1000 / max(got, 1),
         rejected=len(api.rejected),
         max_per_second=max_rate,
         polls_per_update=polls / got if got else 0.0,
@@ -328,6 +333,8 @@ def _print_result(r: RunResult) -> None:
     cpu = f"{r.cpu_ms_per_update:.2f} ms" if r.cpu_ms_per_update is not None else "?"
     if r.worker_rss_mib:
         rss += f" + {r.worker_rss_mib:.0f} MiB in the e5 worker process"
+    if r.worker_cpu_ms_per_update:
+        cpu += f", {r.worker_cpu_ms_per_update:.2f} ms of it in the e5 worker"
     print(f"  peak RSS (VmHWM) {rss}; CPU per update {cpu} (child processes included)")
 
 

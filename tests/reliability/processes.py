@@ -85,7 +85,11 @@ class BotProcess:
         own = _cpu_seconds(self.pid)
         if own is None:
             return None
-        return own + sum(_cpu_seconds(pid) or 0.0 for pid in child_pids(self.pid))
+        return own + self.children_cpu_seconds()
+
+    def children_cpu_seconds(self) -> float:
+        """User + system CPU time of the live child processes (the e5 worker)."""
+        return sum(_cpu_seconds(pid) or 0.0 for pid in child_pids(self.pid))
 
     def stop(self, timeout: float = 30.0) -> int:
         """SIGTERM, then SIGKILL if it does not stop in time; the exit code."""
