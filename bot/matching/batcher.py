@@ -2,14 +2,15 @@
 
 The bot matches each message in a worker thread. When several residents write
 at once, several threads want the sentence model at the same moment; one call
-carrying all their texts reads the model's weights once instead of once per
-text (`bot/e5/engine.py` says why that is most of the cost).
+carrying all their texts makes one round trip to the model's worker process
+instead of one per text.
 
 No timer and no waiting for company: the first caller runs at once with what
 is queued (usually just its own text). Callers that arrive while a call is
 running queue up, and when it ends the oldest of them leads the next call for
 the whole queue. An idle bot therefore answers exactly as fast as without
-batching, and a busy one makes fewer, larger calls.
+batching, and a busy one makes fewer, larger calls. A call that fails is made
+again for each of its texts alone, so one bad text fails only its own caller.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ class Batcher(Generic[Result]):
         """The result for one text, computed alone or with others queued beside it.
 
         Raises:
-            BaseException: Whatever the call raised for the batch this text was in.
+            Exception: Whatever the call raised for this text alone.
+            BaseException: An interruption (KeyboardInterrupt, ...) of the call
+                this text was in.
         """
         job: _Job[Result] = _Job(text)
         with self._lock:
@@ -77,16 +80,20 @@ class Batcher(Generic[Result]):
             batch = self._queue[: self._limit]
             del self._queue[: self._limit]
         try:
-            results = self._call([job.text for job in batch])
-            if len(results) != len(batch):
-                raise RuntimeError(
-                    f"batch call returned {len(results)} results for {len(batch)} texts"
-                )
-            for job, result in zip(batch, results, strict=True):
-                job.result = result
-        except BaseException as error:  # handed to every caller of the batch
+            try:
+                self._fill(batch)
+            except Exception:
+                if len(batch) == 1:
+                    raise
+                for job in batch:  # each alone: one bad text fails only itself
+                    try:
+                        self._fill([job])
+                    except Exception as error:
+                        job.error = error
+        except BaseException as error:  # to every caller of the batch still without an answer
             for job in batch:
-                job.error = error
+                if job.result is None and job.error is None:
+                    job.error = error
         finally:
             # Whatever happened, nobody of this batch or behind it is left waiting.
             with self._lock:
@@ -98,6 +105,13 @@ class Batcher(Generic[Result]):
             if successor is not None:
                 successor.lead = True
                 successor.ready.set()
+
+    def _fill(self, jobs: Sequence[_Job[Result]]) -> None:
+        results = self._call([job.text for job in jobs])
+        if len(results) != len(jobs):
+            raise RuntimeError(f"batch call returned {len(results)} results for {len(jobs)} texts")
+        for job, result in zip(jobs, results, strict=True):
+            job.result = result
 
     @staticmethod
     def _outcome(job: _Job[Result]) -> Result:

@@ -79,16 +79,18 @@ def test_the_limit_splits_a_long_queue() -> None:
     assert [len(c) for c in call.calls] == [1, 2, 2]
 
 
-def test_an_error_reaches_every_caller_of_its_batch_and_no_other() -> None:
+def test_an_error_reaches_only_the_caller_whose_text_caused_it() -> None:
     call = SlowUpper()
     batcher = Batcher(call)
     with ThreadPoolExecutor(4) as pool:
-        first, doomed = behind_a_slow_call(pool, batcher, call.started, ("x", "boom"))
+        first, (fine, doomed) = behind_a_slow_call(pool, batcher, call.started, ("x", "boom"))
         call.release.set()
         assert first.result(5) == "FIRST"
-        for future in doomed:
-            with pytest.raises(ValueError, match="boom"):
-                future.result(5)
+        # "x" shared a failed call with "boom", and was answered by a call of its own.
+        assert fine.result(5) == "X"
+        with pytest.raises(ValueError, match="boom"):
+            doomed.result(5)
+        assert call.calls[1:] == [["x", "boom"], ["x"], ["boom"]]
         # The batcher is not left busy: the next text is served.
         assert pool.submit(batcher.submit, "after").result(5) == "AFTER"
 
