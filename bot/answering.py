@@ -6,12 +6,15 @@ always answered from one consistent pair of knowledge and index.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.bounded import BoundedMap
 from bot.knowledge.models import KnowledgeBase
 from bot.matching import Embedder, MatchDocument, Matcher, MatcherSettings, MatchResult
+from bot.matching.embedding import Vectors
+from bot.matching.matcher import run_steps
 
 #: How many recent questions' verdicts an engine keeps.
 RECENT_QUESTIONS = 4096
@@ -67,9 +70,14 @@ class AnswerEngine:
         Returns:
             The matcher's verdict; candidate ids are entry ids of `knowledge`.
         """
+        return run_steps(self.answering(question), self.matcher.embed_query)
+
+    def answering(self, question: str) -> Generator[str, Vectors, MatchResult]:
+        """`answer` in steps, as `Matcher.matching`: yields the text the sentence
+        model must embed (if any), takes the vector back, returns the verdict."""
         result = self._recent.get(question)
         if result is None:
-            result = self.matcher.match(question)
+            result = yield from self.matcher.matching(question)
             if len(question) <= MAX_CACHED_QUESTION:
                 # Admin reports match in a worker thread: BoundedMap tolerates that.
                 self._recent.put(question, result)

@@ -46,9 +46,9 @@ MAX_ACTION_BYTES = 64
 RECENT_REPLIES = 4096
 #: Residents whose last question and language choice are kept in memory.
 RECENT_USERS = 10_000
-#: Threads matching new questions with the sentence model, and so the updates the
-#: Telegram app handles at once (`bot/telegram/app.py`): every question waiting for
-#: the model is queued beside the others and joins the next batched call
+#: Threads waiting for the sentence model, and so the updates the Telegram app
+#: handles at once (`bot/telegram/app.py`): every question waiting for the model is
+#: queued beside the others and joins the next batched call
 #: (`bot/matching/batcher.py`); asyncio's default pool has only cores + 4.
 MATCH_THREADS = 32
 
@@ -485,21 +485,26 @@ class ConversationService:
 
 
 async def _verdict(engine: AnswerEngine, question: str) -> MatchResult:
-    """The matcher's verdict on a question, the sentence model run off the event loop.
+    """The matcher's verdict on a question, matched on the event loop; only the wait for
+    the sentence model happens in a thread.
 
-    With embeddings on, a new question can spend tens of milliseconds waiting for the
-    model, which runs in a process of its own (`bot/e5/worker.py`): a match thread
-    waits on its pipe while the loop keeps serving other residents, and questions
-    waiting at the same moment share one call. A recent verdict, or lexical matching
-    (about a millisecond of Python, GIL held), is taken inline: a thread hop would
-    cost more than it frees.
+    The model runs in a process of its own (`bot/e5/worker.py`): a match thread waits on
+    its socket while the loop keeps serving other residents, and questions waiting at
+    the same moment share one call. The matching itself (about a millisecond of
+    Python, GIL held) stays on the loop: run in a thread it would contend with the
+    loop for the GIL, which `bench_e2e` measured at about a millisecond of CPU more
+    per update.
     """
-    if not engine.matcher.semantic:
-        return engine.answer(question)  # looks up the recent verdicts itself
-    result = engine.recent(question)
-    if result is not None:
+    steps = engine.answering(question)
+    loop = asyncio.get_running_loop()
+    try:
+        text = next(steps)
+        while True:
+            vector = await loop.run_in_executor(_match_pool(), engine.matcher.embed_query, text)
+            text = steps.send(vector)
+    except StopIteration as done:
+        result: MatchResult = done.value
         return result
-    return await asyncio.get_running_loop().run_in_executor(_match_pool(), engine.answer, question)
 
 
 @functools.cache

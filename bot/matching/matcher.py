@@ -26,7 +26,7 @@ import functools
 import io
 import re
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -615,6 +615,26 @@ class Matcher:
         Returns:
             The outcome, the language and the ranked candidates.
         """
+        return run_steps(self.matching(query, limit=limit), self.embed_query)
+
+    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
+        """The sentence model's vector of a text `matching` asked for (recent ones cached).
+
+        Raises:
+            RuntimeError: If the matcher has no sentence model.
+        """
+        return self._encode_query(text)
+
+    def matching(
+        self, query: str, *, limit: int = 10
+    ) -> Generator[str, npt.NDArray[np.float32], MatchResult]:
+        """`match` in steps: yields the text to embed when the words do not decide,
+        takes its vector (`embed_query`) back, and returns the verdict.
+
+        The caller chooses where the model's wait happens: the bot matches on its
+        event loop and waits for the model in a thread (`bot.conversation`), so only
+        the questions that need the model leave the loop, and only for the wait.
+        """
         normalized = normalize(query)
         lang = detect_language(normalized)
         if not any(ch.isalnum() for ch in normalized):
@@ -631,7 +651,7 @@ class Matcher:
         named = self._named(text)
         kinds = self._kinds(text)
         asked = aspects(text)
-        candidates = self._rank(text, terms, named=named, kinds=kinds, asked=asked)
+        candidates = yield from self._rank(text, terms, named=named, kinds=kinds, asked=asked)
         outcome = self._decide(candidates)
         choices = self._choices(candidates) if outcome is MatchOutcome.CLARIFY else ()
         # Said only when no entry the reply offers speaks of it (an entry that
@@ -689,7 +709,7 @@ class Matcher:
         named: frozenset[str],
         kinds: frozenset[str],
         asked: frozenset[str],
-    ) -> list[Candidate]:
+    ) -> Generator[str, npt.NDArray[np.float32], list[Candidate]]:
         evidence = self._lexical_evidence(terms)
         if self._embeddings is None:
             return self._score(
@@ -702,7 +722,9 @@ class Matcher:
         candidates = self._score(words, LEXICAL_WEIGHTS)
         if candidates and self._words_decide(text, candidates):
             return candidates
-        semantic = self._semantic_evidence(text, terms)
+        semantic = None
+        if text:
+            semantic = self._semantic_evidence((yield _embedding_text(text, terms)))
         return self._score(
             self._features(
                 text, terms, evidence, semantic, named=named, kinds=kinds, asked=asked, known=words
@@ -817,11 +839,9 @@ class Matcher:
         prelim = lexical_doc + 0.5 * coverage_doc + 0.8 * pinyin_doc
         return _Lexical(lexical_doc, coverage_doc, pinyin_doc, prelim, _top(prelim, w.lexical_pool))
 
-    def _semantic_evidence(self, text: str, terms: Terms) -> FloatArray | None:
-        """Best cosine of the message to each document's phrasings; None without a model."""
-        if self._embeddings is None or not text:
-            return None
-        vector = self._encode_query(_embedding_text(text, terms))
+    def _semantic_evidence(self, vector: npt.NDArray[np.float32]) -> FloatArray:
+        """Best cosine of the message (its vector) to each document's phrasings."""
+        assert self._embeddings is not None  # `_rank` asks for a vector only then
         # einsum, not BLAS: OpenBLAS worker threads spinning next to the
         # embedding model's thread made this 20x slower on two cores.
         cosine = np.einsum("ij,j->i", self._embeddings, vector)
@@ -993,3 +1013,17 @@ def _embedding_text(text: str, terms: Terms) -> str:
     if len(text) <= EMBED_MAX_CHARS or not terms.core:
         return text
     return terms.core[: EMBED_MAX_CHARS * 2]
+
+
+def run_steps(
+    steps: Generator[str, npt.NDArray[np.float32], MatchResult],
+    embed: Callable[[str], npt.NDArray[np.float32]],
+) -> MatchResult:
+    """Drive `Matcher.matching` (or anything built on it) to its verdict, calling `embed`."""
+    try:
+        text = next(steps)
+        while True:
+            text = steps.send(embed(text))
+    except StopIteration as done:
+        result: MatchResult = done.value
+        return result

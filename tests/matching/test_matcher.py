@@ -345,3 +345,20 @@ def test_typed_pinyin_is_not_ranked_or_rivalled_by_the_model() -> None:
     assert [c.doc_id for c in both.candidates] == ["canteen", "canteen-hours"]
     assert [c.score for c in both.candidates] == [c.score for c in without.candidates]
     assert both.outcome is without.outcome is MatchOutcome.ANSWERED
+
+
+def test_matching_in_steps_asks_for_the_model_only_when_the_words_do_not_decide() -> None:
+    embedder = _table(QUESTION, (CANTEEN.questions[0], 0.995, 1), (MEALS.questions[0], 0.99, 2))
+    matcher = Matcher.build([CANTEEN, MEALS], embedder=embedder)
+    # The words decide: no step asks for the model.
+    decided = matcher.matching(CANTEEN.questions[0])
+    with pytest.raises(StopIteration) as done:
+        next(decided)
+    assert done.value.value == matcher.match(CANTEEN.questions[0])
+    # They do not: one step asks for the text to embed, and the vector finishes it.
+    steps = matcher.matching(QUESTION)
+    text = next(steps)
+    with pytest.raises(StopIteration) as done:
+        steps.send(matcher.embed_query(text))
+    assert done.value.value == matcher.match(QUESTION)
+    assert done.value.value.outcome is MatchOutcome.CLARIFY
