@@ -488,12 +488,12 @@ async def _verdict(engine: AnswerEngine, question: str) -> MatchResult:
     """The matcher's verdict on a question, matched on the event loop; only the wait for
     the sentence model happens in a thread.
 
-    The model runs in a process of its own (`bot/e5/worker.py`): a match thread waits on
-    its socket while the loop keeps serving other residents, and questions waiting at
-    the same moment share one call. The matching itself (about a millisecond of
-    Python, GIL held) stays on the loop: run in a thread it would contend with the
-    loop for the GIL, which `bench_e2e` measured at about a millisecond of CPU more
-    per update.
+    The model runs in a process of its own (`bot/e5/worker.py`): a pool thread waits
+    on its socket while the loop keeps serving other residents, and questions waiting
+    at the same moment share one call. The matching itself (about a millisecond of
+    Python, GIL held) stays on the loop: in a thread it contended with the loop for
+    the GIL (`bench_e2e`, semantic: 184 updates/s and 7.8 ms of CPU per update that
+    way, 290 and 5.8 this way, in back-to-back runs).
     """
     steps = engine.answering(question)
     loop = asyncio.get_running_loop()

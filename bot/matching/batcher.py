@@ -1,7 +1,7 @@
 """Gather questions that arrive together into one model call.
 
-The bot matches each message in a worker thread. When several residents write
-at once, several threads want the sentence model at the same moment; one call
+The bot waits for the sentence model in a thread per message. When several
+residents write at once, several threads want the model at the same moment; one call
 carrying all their texts makes one round trip to the model's worker process
 instead of one per text.
 

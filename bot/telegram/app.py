@@ -47,7 +47,7 @@ PURGE_INTERVAL = dt.timedelta(days=1)
 #: First purge shortly after start, so a bot restarted daily still purges.
 PURGE_FIRST = dt.timedelta(minutes=5)
 #: Updates handled at once (of different residents; one resident's run in order),
-#: one match thread each.
+#: each with a thread to wait for the sentence model in if it needs it.
 CONCURRENT_UPDATES = MATCH_THREADS
 #: A 429 is retried this many times (after the wait Telegram asks for) before giving up.
 RATE_LIMIT_RETRIES = 3
