@@ -49,8 +49,10 @@ RECENT_USERS = 10_000
 #: Threads waiting for the sentence model, and so the updates the Telegram app
 #: handles at once (`bot/telegram/app.py`): every question waiting for the model is
 #: queued beside the others and joins the next batched call
-#: (`bot/matching/batcher.py`); asyncio's default pool has only cores + 4.
-MATCH_THREADS = 32
+#: (`bot/matching/batcher.py`); asyncio's default pool has only cores + 4. More in
+#: flight make fuller batches and fewer round trips to the model's process per
+#: question (the README gives `bench_e2e`'s figures for 64 and for 32).
+MATCH_THREADS = 64
 
 _ACTION = re.compile(
     r"(?:m|c:[a-z0-9-]{1,40}|e:[a-z0-9-]{1,40}|f:[a-z0-9-]{1,40}:[+-]|l:(?:zh|en))"
