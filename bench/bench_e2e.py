@@ -339,10 +339,10 @@ def _print_result(r: RunResult) -> None:
 
 
 def app_concurrency() -> tuple[int, int]:
-    """What the app configures: PTB's concurrent updates, and the HTTP pool size."""
-    from bot.telegram.app import CONCURRENT_UPDATES
+    """PTB's concurrent updates (and HTTP pool size) the app configures: lexical, semantic."""
+    from bot.telegram.app import CONCURRENT_UPDATES, SEMANTIC_CONCURRENT_UPDATES
 
-    return CONCURRENT_UPDATES, CONCURRENT_UPDATES
+    return CONCURRENT_UPDATES, SEMANTIC_CONCURRENT_UPDATES
 
 
 def breakdown(questions: list[str], *, count: int = 2000) -> dict[str, float]:
@@ -430,10 +430,10 @@ def main(argv: list[str] | None = None) -> int:
             questions, min(most, WARMUP + args.questions + PACED_QUESTIONS)
         )
         print("every question text differs (endings vary): no cache hits")
-    concurrent, pool = app_concurrency()
+    concurrent, semantic_concurrent = app_concurrency()
     print(
-        f"the app: concurrent_updates={concurrent} (1: one update at a time),"
-        f" HTTP pool {pool}; the echo bot gets the same"
+        f"the app: concurrent_updates={concurrent}, {semantic_concurrent} with the sentence model"
+        " (1: one update at a time), HTTP pool the same; the echo bot gets the first"
     )
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     fast = {"FLOOD_MESSAGES": "1000000"}
@@ -446,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             "user_count": args.users,
             "latency": args.api_latency_ms / 1000,
         }
-        echo_args = ["bench.echo_bot", "--concurrent", str(concurrent), "--pool", str(pool)]
+        echo_args = ["bench.echo_bot", "--concurrent", str(concurrent), "--pool", str(concurrent)]
         echo = run_load("echo bot (bare PTB)", echo_args, {}, **load, workdir=root / "echo")
         results.append(echo)
         _print_result(echo)

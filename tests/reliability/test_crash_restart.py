@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.telegram.app import CONCURRENT_UPDATES
+from bot.telegram.app import CONCURRENT_UPDATES  # semantic matching is off here
 from tests.reliability.faulty_api import FaultyBotApi
 from tests.reliability.processes import bot_environment, start_process, wait_until
 from tests.reliability.scenario import Scenario
