@@ -13,8 +13,7 @@ from pathlib import Path
 from bot.bounded import BoundedMap
 from bot.knowledge.models import KnowledgeBase
 from bot.matching import Embedder, MatchDocument, Matcher, MatcherSettings, MatchResult
-from bot.matching.embedding import Vectors
-from bot.matching.matcher import run_steps
+from bot.matching.matcher import FloatArray, run_steps
 
 #: How many recent questions' verdicts an engine keeps.
 RECENT_QUESTIONS = 4096
@@ -70,11 +69,11 @@ class AnswerEngine:
         Returns:
             The matcher's verdict; candidate ids are entry ids of `knowledge`.
         """
-        return run_steps(self.answering(question), self.matcher.embed_query)
+        return run_steps(self.answering(question), self.matcher.semantic_evidence)
 
-    def answering(self, question: str) -> Generator[str, Vectors, MatchResult]:
+    def answering(self, question: str) -> Generator[str, FloatArray, MatchResult]:
         """`answer` in steps, as `Matcher.matching`: yields the text the sentence
-        model must embed (if any), takes the vector back, returns the verdict."""
+        model must read (if any), takes its `semantic_evidence` back, returns the verdict."""
         result = self._recent.get(question)
         if result is None:
             result = yield from self.matcher.matching(question)

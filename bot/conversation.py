@@ -47,7 +47,7 @@ RECENT_REPLIES = 4096
 #: Residents whose last question and language choice are kept in memory.
 RECENT_USERS = 10_000
 #: Threads waiting for the sentence model, and so the updates the Telegram app
-#: handles at once (`bot/telegram/app.py`): every question waiting for the model is
+#: handles at once with the model on (`bot/telegram/app.py`): every question waiting for the model is
 #: queued beside the others and joins the next batched call
 #: (`bot/matching/batcher.py`); asyncio's default pool has only cores + 4. More in
 #: flight make fuller batches and fewer round trips to the model's process per
@@ -487,8 +487,8 @@ class ConversationService:
 
 
 async def _verdict(engine: AnswerEngine, question: str) -> MatchResult:
-    """The matcher's verdict on a question, matched on the event loop; only the wait for
-    the sentence model happens in a thread.
+    """The matcher's verdict on a question, matched on the event loop; the sentence
+    model and the cosines against every phrasing run in a thread.
 
     The model runs in a process of its own (`bot/e5/worker.py`): a pool thread waits
     on its socket while the loop keeps serving other residents, and questions waiting
@@ -502,8 +502,10 @@ async def _verdict(engine: AnswerEngine, question: str) -> MatchResult:
     try:
         text = next(steps)
         while True:
-            vector = await loop.run_in_executor(_match_pool(), engine.matcher.embed_query, text)
-            text = steps.send(vector)
+            evidence = await loop.run_in_executor(
+                _match_pool(), engine.matcher.semantic_evidence, text
+            )
+            text = steps.send(evidence)
     except StopIteration as done:
         result: MatchResult = done.value
         return result

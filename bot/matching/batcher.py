@@ -10,7 +10,8 @@ is queued (usually just its own text). Callers that arrive while a call is
 running queue up, and when it ends the oldest of them leads the next call for
 the whole queue. An idle bot therefore answers exactly as fast as without
 batching, and a busy one makes fewer, larger calls. A call that fails is made
-again for each of its texts alone, so one bad text fails only its own caller.
+again for each of its texts alone, so one bad text fails only its own caller;
+if the first text alone fails the same way, the whole batch gets that error.
 """
 
 from __future__ import annotations
@@ -82,13 +83,17 @@ class Batcher(Generic[Result]):
         try:
             try:
                 self._fill(batch)
-            except Exception:
+            except Exception as batch_error:
                 if len(batch) == 1:
                     raise
-                for job in batch:  # each alone: one bad text fails only itself
+                for number, job in enumerate(batch):  # each alone: one bad text fails itself
                     try:
                         self._fill([job])
                     except Exception as error:
+                        if number == 0 and type(error) is type(batch_error):
+                            # The first text alone fails the same way: likely the call,
+                            # not the text (a model that cannot run). The rest get it too.
+                            raise
                         job.error = error
         except BaseException as error:  # to every caller of the batch still without an answer
             for job in batch:

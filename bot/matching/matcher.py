@@ -615,25 +615,16 @@ class Matcher:
         Returns:
             The outcome, the language and the ranked candidates.
         """
-        return run_steps(self.matching(query, limit=limit), self.embed_query)
+        return run_steps(self.matching(query, limit=limit), self.semantic_evidence)
 
-    def embed_query(self, text: str) -> npt.NDArray[np.float32]:
-        """The sentence model's vector of a text `matching` asked for (recent ones cached).
-
-        Raises:
-            RuntimeError: If the matcher has no sentence model.
-        """
-        return self._encode_query(text)
-
-    def matching(
-        self, query: str, *, limit: int = 10
-    ) -> Generator[str, npt.NDArray[np.float32], MatchResult]:
+    def matching(self, query: str, *, limit: int = 10) -> Generator[str, FloatArray, MatchResult]:
         """`match` in steps: yields the text to embed when the words do not decide,
-        takes its vector (`embed_query`) back, and returns the verdict.
+        takes its `semantic_evidence` back, and returns the verdict.
 
         The caller chooses where the model's wait happens: the bot matches on its
-        event loop and waits for the model in a thread (`bot.conversation`), so only
-        the questions that need the model leave the loop, and only for the wait.
+        event loop and runs `semantic_evidence` in a thread (`bot.conversation`), so
+        only the questions that need the model leave the loop, and only for the model
+        and the cosines against every phrasing (which grow with the knowledge base).
         """
         normalized = normalize(query)
         lang = detect_language(normalized)
@@ -709,7 +700,7 @@ class Matcher:
         named: frozenset[str],
         kinds: frozenset[str],
         asked: frozenset[str],
-    ) -> Generator[str, npt.NDArray[np.float32], list[Candidate]]:
+    ) -> Generator[str, FloatArray, list[Candidate]]:
         evidence = self._lexical_evidence(terms)
         if self._embeddings is None:
             return self._score(
@@ -724,7 +715,7 @@ class Matcher:
             return candidates
         semantic = None
         if text:
-            semantic = self._semantic_evidence((yield _embedding_text(text, terms)))
+            semantic = yield _embedding_text(text, terms)
         return self._score(
             self._features(
                 text, terms, evidence, semantic, named=named, kinds=kinds, asked=asked, known=words
@@ -839,9 +830,15 @@ class Matcher:
         prelim = lexical_doc + 0.5 * coverage_doc + 0.8 * pinyin_doc
         return _Lexical(lexical_doc, coverage_doc, pinyin_doc, prelim, _top(prelim, w.lexical_pool))
 
-    def _semantic_evidence(self, vector: npt.NDArray[np.float32]) -> FloatArray:
-        """Best cosine of the message (its vector) to each document's phrasings."""
-        assert self._embeddings is not None  # `_rank` asks for a vector only then
+    def semantic_evidence(self, text: str) -> FloatArray:
+        """Best cosine of a text `matching` yielded to each document's phrasings.
+
+        Raises:
+            RuntimeError: If the matcher has no sentence model.
+        """
+        if self._embeddings is None:
+            raise RuntimeError("no sentence model")
+        vector = self._encode_query(text)  # recent texts' vectors are cached
         # einsum, not BLAS: OpenBLAS worker threads spinning next to the
         # embedding model's thread made this 20x slower on two cores.
         cosine = np.einsum("ij,j->i", self._embeddings, vector)
@@ -1016,14 +1013,14 @@ def _embedding_text(text: str, terms: Terms) -> str:
 
 
 def run_steps(
-    steps: Generator[str, npt.NDArray[np.float32], MatchResult],
-    embed: Callable[[str], npt.NDArray[np.float32]],
+    steps: Generator[str, FloatArray, MatchResult], evidence: Callable[[str], FloatArray]
 ) -> MatchResult:
-    """Drive `Matcher.matching` (or anything built on it) to its verdict, calling `embed`."""
+    """Drive `Matcher.matching` (or anything built on it) to its verdict, calling
+    `evidence` (`Matcher.semantic_evidence`) for each text it yields."""
     try:
         text = next(steps)
         while True:
-            text = steps.send(embed(text))
+            text = steps.send(evidence(text))
     except StopIteration as done:
         result: MatchResult = done.value
         return result

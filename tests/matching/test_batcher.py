@@ -95,6 +95,27 @@ def test_an_error_reaches_only_the_caller_whose_text_caused_it() -> None:
         assert pool.submit(batcher.submit, "after").result(5) == "AFTER"
 
 
+def test_a_call_that_always_fails_is_not_retried_text_by_text() -> None:
+    calls: list[list[str]] = []
+    started, release = threading.Event(), threading.Event()
+
+    def broken(texts: Sequence[str]) -> list[str]:
+        calls.append(list(texts))
+        started.set()
+        release.wait(timeout=10)
+        raise OSError("the model cannot run")
+
+    batcher: Batcher[str] = Batcher(broken)
+    with ThreadPoolExecutor(4) as pool:
+        first, rest = behind_a_slow_call(pool, batcher, started, ("a", "b", "c"))
+        release.set()
+        for future in [first, *rest]:
+            with pytest.raises(OSError):
+                future.result(5)
+    # The batch, then its first text alone; not every text again.
+    assert calls[1:] == [["a", "b", "c"], ["a"]]
+
+
 def test_a_call_returning_the_wrong_count_is_an_error() -> None:
     batcher: Batcher[str] = Batcher(lambda texts: [])
     with pytest.raises(RuntimeError, match="0 results for 1"):

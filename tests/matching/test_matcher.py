@@ -354,11 +354,12 @@ def test_matching_in_steps_asks_for_the_model_only_when_the_words_do_not_decide(
     decided = matcher.matching(CANTEEN.questions[0])
     with pytest.raises(StopIteration) as done:
         next(decided)
-    assert done.value.value == matcher.match(CANTEEN.questions[0])
-    # They do not: one step asks for the text to embed, and the vector finishes it.
+    assert done.value.value.outcome is MatchOutcome.ANSWERED
+    # They do not: one step asks for the text to read, and its evidence finishes it
+    # (here, the model reads the other entry as the same question: "did you mean").
     steps = matcher.matching(QUESTION)
     text = next(steps)
     with pytest.raises(StopIteration) as done:
-        steps.send(matcher.embed_query(text))
-    assert done.value.value == matcher.match(QUESTION)
+        steps.send(matcher.semantic_evidence(text))
     assert done.value.value.outcome is MatchOutcome.CLARIFY
+    assert {c.doc_id for c in done.value.value.choices} == {"canteen", "meal-help"}
