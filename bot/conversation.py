@@ -495,7 +495,7 @@ async def _verdict(engine: AnswerEngine, question: str) -> MatchResult:
     at the same moment share one call. The matching itself (about a millisecond of
     Python, GIL held) stays on the loop: in a thread it contended with the loop for
     the GIL (`bench_e2e`, semantic: 184 updates/s and 7.8 ms of CPU per update that
-    way, 290 and 5.8 this way, in back-to-back runs).
+    way, 290 and 5.8 this way, in back-to-back runs at commits eab73be~1 and eab73be).
     """
     steps = engine.answering(question)
     loop = asyncio.get_running_loop()

@@ -442,8 +442,7 @@ def _session(encoder: graph.Encoder) -> Any:
     """An onnxruntime session on one thread: the caller's.
 
     One thread, because the bot runs the model on one core and leaves the
-    other to its event loop (`bench_e2e` measured two threads per batch
-    slower end to end), and a thread pool's spinning would take that core.
+    other to its event loop; a thread pool's spinning would take that core.
     """
     import onnxruntime
 

@@ -12,9 +12,8 @@ model's:
   column's largest.
 - Activations: rounded per token, from that token's own minimum to its
   maximum in 255 steps (asymmetric). One scale for a whole message, or a
-  symmetric range per token, was measured further from the C engine in a
-  one-off experiment (cosine down to 0.991 and 0.9985 on our evaluation
-  questions, against 0.9993 this way),
+  symmetric range per token, came out further from the C engine in a
+  one-off experiment (not kept),
   and a scale per message would make a question's vector depend on what else
   shares its batch. Per token, only an activation on a rounding boundary can
   tell (a question alone and in a batch stay above cosine 0.999).

@@ -98,9 +98,8 @@ class Weights:
     #: against 0.975) that the floor-scaled term above barely separates, while words
     #: differ a lot between two wordings of one question: an entry loses up to this
     #: much by how far its cosine is below the message's best (none at the best, all
-    #: of it `semantic_rank_span` below or more). Alone: Tianchi dev top-1 0.860 -> 0.871
-    #: (the model alone 0.870), eval.yaml 465 -> 469 answered right; more answered
-    #: on Tianchi (0.84 -> 0.90) at lower precision, which `rival_share` pays back.
+    #: of it `semantic_rank_span` below or more). It lifts top-1 on Tianchi and
+    #: answers more there at lower precision, which `rival_share` pays back.
     semantic_rank: float = 0.5
     semantic_rank_span: float = 0.01
     #: Logistic calibration: score = 100 / (1 + exp(-(slope * raw + lead * gap + intercept))),
@@ -116,9 +115,8 @@ class Weights:
     #: entries that ask the same question in other words are where the words pick
     #: one with confidence and the model says both fit: the entry is at best a "did
     #: you mean" (score times 1 - rival_share at the most), and the resident chooses.
-    #: With `semantic_rank`, Tianchi dev: top-1 0.873, precision of answered 0.925
-    #: -> 0.974, near misses answered wrongly 0.177 -> 0.143, answered 0.84 -> 0.70;
-    #: eval.yaml 468 answered right (465 before both), out of scope declined the same.
+    #: Both rules' effect: the README's Tianchi figures (`python -m bot eval --faq ...`,
+    #: and the same with `git switch --detach b49d331` for before them).
     rival_share: float = 0.5
     rival_span: float = 0.02
     rival_floor: float = 0.93
