@@ -153,15 +153,22 @@ class _Builder:
     def node(
         self, op: str, inputs: list[str], output: str, **attributes: int | float | list[int]
     ) -> str:
+        """A node with one output; returns its name."""
+        return self.node_outputs(op, inputs, [output], **attributes)[0]
+
+    def node_outputs(
+        self, op: str, inputs: list[str], outputs: list[str], **attributes: int | float | list[int]
+    ) -> list[str]:
+        """A node with several outputs (Split); returns their names."""
         self.nodes.append(
             self.pb.NodeProto(
                 op_type=op,
                 input=inputs,
-                output=[output],
+                output=outputs,
                 attribute=[self._attribute(k, v) for k, v in attributes.items()],
             )
         )
-        return output
+        return outputs
 
     def _attribute(self, name: str, value: int | float | list[int]) -> Any:
         kind = self.pb.AttributeProto
@@ -243,15 +250,8 @@ def build(
         # [1, T, 3*dim] -> [3, 1, heads, T, size]
         qkv = b.node("Reshape", [qkv, "split_heads"], f"{p}.qkv5")
         qkv = b.node("Transpose", [qkv], f"{p}.qkvT", perm=[2, 0, 3, 1, 4])
-        b.nodes.append(
-            b.pb.NodeProto(
-                op_type="Split",
-                input=[qkv],
-                output=[f"{p}.q3", f"{p}.k3", f"{p}.v3"],
-                attribute=[b._attribute("axis", 0), b._attribute("num_outputs", 3)],
-            )
-        )
-        q, k, v = (b.node("Squeeze", [f"{p}.{c}3", "first_axis"], f"{p}.{c}") for c in "qkv")
+        parts = b.node_outputs("Split", [qkv], [f"{p}.{c}3" for c in "qkv"], axis=0, num_outputs=3)
+        q, k, v = (b.node("Squeeze", [part, "first_axis"], part[:-1]) for part in parts)
         k = b.node("Transpose", [k], f"{p}.kT", perm=[0, 1, 3, 2])
         scores = b.node("Add", [b.node("MatMul", [q, k], f"{p}.scores0"), MASK], f"{p}.scores")
         weights = b.node("Softmax", [scores], f"{p}.attention", axis=-1)
