@@ -88,7 +88,7 @@ class E5Embedder:
     dim = E5_DIM
 
     def __init__(self) -> None:
-        """Start (or reuse) the worker process; it decodes the model while the caller goes on."""
+        """Start (or reuse) the worker process; it builds the model while the caller goes on."""
         self._worker = shared_process()
         self._batcher: Batcher[Vectors] = Batcher(lambda texts: list(self._encode_now(texts)))
         self._c_engine: Any = None
