@@ -194,11 +194,11 @@ class E5Engine:
         hidden, layers, heads, ff, _vocab, max_positions, _types = (
             int(v) for v in read.unpack("7i")
         )
-        self.eps = float(read.unpack("f")[0])
+        eps = float(read.unpack("f")[0])
         read.unpack("i")  # block size, always 32
         if hidden != E5_DIM:
             raise ValueError(f"expected multilingual-e5-small ({E5_DIM} wide), got {hidden}")
-        self.dim, self.heads, self.max_positions = hidden, heads, max_positions
+        self.dim, self.max_positions = hidden, max_positions
         pieces, self.bos, self.eos, _pad, unk = (int(v) for v in read.unpack("5i"))
         blob_size = int(read.unpack("Q")[0])
         offsets = read.array(np.uint32, pieces + 1)
@@ -263,7 +263,7 @@ class E5Engine:
             (floats("emb.ln.w"), floats("emb.ln.b")),
             dim=hidden,
             heads=heads,
-            eps=self.eps,
+            eps=eps,
         )
         self._session = _session(encoder)
 
