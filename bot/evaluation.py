@@ -19,15 +19,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rapidfuzz import fuzz
 from ruamel.yaml import YAML
 
 from bot.answering import AnswerEngine
 from bot.matching import Embedder, MatchDocument, Matcher, MatcherSettings, MatchOutcome
+from bot.matching.normalize import normalize
 
 if TYPE_CHECKING:
     from bot.config import Settings
 
 DEFAULT_EVAL_FILE = Path("tests/data/eval.yaml")
+#: `fuzz.ratio` of two normalised standard questions at or above which they read nearly
+#: the same (请问肺气肿能办慢性病门诊治疗吗 / 肺气肿能办慢性病门诊治疗吗: 93).
+NEAR_IDENTICAL_RATIO = 80.0
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,12 @@ class ExternalReport:
     answered_precision: float
     near_misses: int
     near_miss_wrong_answer_rate: float
+    #: Queries whose top entry is not the labelled one, and of them those whose top
+    #: entry's standard question reads nearly the same as the labelled entry's
+    #: (`NEAR_IDENTICAL_RATIO`): the data's own near-duplicate entries, which no
+    #: matcher can tell apart by meaning.
+    misses_at_1: int
+    misses_near_identical: int
     p50_ms: float
     p99_ms: float
     build_s: float
@@ -220,6 +231,9 @@ class ExternalReport:
                 f"documents {self.documents}, queries {self.queries},"
                 f" semantic {'on' if self.semantic else 'off'}, build {self.build_s:.1f} s",
                 f"p@1 {self.p_at_1:.3f}   mrr@10 {self.mrr_at_10:.3f}",
+                f"misses at rank 1: {self.misses_at_1}, of them {self.misses_near_identical}"
+                " chose an entry whose question reads nearly the same as the labelled one's"
+                f" (normalised texts, rapidfuzz ratio >= {NEAR_IDENTICAL_RATIO:.0f})",
                 f"answered {self.answered:.3f}   precision of answered {self.answered_precision:.3f}",
                 f"near misses answered with the wrong entry: {near}",
                 f"latency p50 {self.p50_ms:.1f} ms   p99 {self.p99_ms:.1f} ms",
@@ -279,16 +293,18 @@ def evaluate_external(
         The report.
     """
     start = time.perf_counter()
+    documents = faq_documents(faq)
     matcher = Matcher.build(
-        faq_documents(faq),
+        documents,
         settings=settings,
         embedder=embedder,
         cache_dir=cache_dir,
         progress=progress,
     )
     build_s = time.perf_counter() - start
+    standard = {doc.doc_id: normalize(doc.questions[0]) for doc in documents}
     timings: list[float] = []
-    hits = answered = answered_right = 0
+    hits = answered = answered_right = near_identical = 0
     reciprocal = 0.0
     rows = list(_jsonl(queries))
     for row in rows:
@@ -298,6 +314,12 @@ def evaluate_external(
         ids = [c.doc_id for c in result.candidates[:10]]
         gold = str(row["faq_id"])
         hits += bool(ids) and ids[0] == gold
+        near_identical += (
+            bool(ids)
+            and ids[0] != gold
+            and gold in standard
+            and fuzz.ratio(standard[ids[0]], standard[gold]) >= NEAR_IDENTICAL_RATIO
+        )
         reciprocal += 1.0 / (ids.index(gold) + 1) if gold in ids else 0.0
         if result.outcome is MatchOutcome.ANSWERED:
             answered += 1
@@ -325,6 +347,8 @@ def evaluate_external(
         answered_precision=answered_right / answered if answered else 0.0,
         near_misses=near_count,
         near_miss_wrong_answer_rate=wrong_near / near_count if near_count else 0.0,
+        misses_at_1=len(rows) - hits,
+        misses_near_identical=near_identical,
         p50_ms=statistics.median(timings) if timings else 0.0,
         p99_ms=percentile(timings, 0.99),
         build_s=build_s,
@@ -358,14 +382,14 @@ def configure_eval_parser(parser: argparse.ArgumentParser) -> None:
 def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run `python -m bot eval` as parsed by `configure_eval_parser`.
 
+    `bot.cli` has already applied `--semantic` / `--no-semantic` to `settings`.
+
     Returns:
         The exit status: 0, or 2 on bad arguments.
     """
     from bot.matching import load_embedder
     from bot.runtime import matcher_settings, open_engine
 
-    if args.semantic is not None:
-        settings = settings.model_copy(update={"semantic_enabled": args.semantic})
     report: InternalReport | ExternalReport
     if args.faq is not None or args.queries is not None:
         if args.faq is None or args.queries is None:

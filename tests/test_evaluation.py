@@ -92,6 +92,34 @@ def test_external_report(tmp_path: Path) -> None:
     assert "p@1 1.000" in report.format_text()
 
 
+def test_external_report_counts_misses_on_near_identical_entries(tmp_path: Path) -> None:
+    # Entries a and d read nearly the same; c does not. Both queries land on a.
+    faq = _write_jsonl(
+        tmp_path / "kb.jsonl",
+        [
+            {"faq_id": "a", "question": "肺炎怎么治疗", "alt_questions": []},
+            {"faq_id": "d", "question": "肺炎该怎么治疗呢？", "alt_questions": []},
+            {"faq_id": "c", "question": "感冒发烧怎么办", "alt_questions": []},
+        ],
+    )
+    queries = _write_jsonl(
+        tmp_path / "q.jsonl",
+        [{"query": "肺炎怎么治疗", "faq_id": "d"}, {"query": "肺炎怎么治疗", "faq_id": "c"}],
+    )
+    report = evaluate_external(
+        faq,
+        queries,
+        None,
+        settings=MatcherSettings(semantic=False),
+        embedder=None,
+        cache_dir=None,
+        progress=False,
+    )
+    assert report.p_at_1 == 0.0
+    assert (report.misses_at_1, report.misses_near_identical) == (2, 1)
+    assert "misses at rank 1: 2, of them 1 chose an entry" in report.format_text()
+
+
 @pytest.mark.parametrize(
     ("values", "share", "expected"),
     [
