@@ -100,9 +100,9 @@ _ANSWERING = frozenset({"start", "run", "chat", "ask", "eval"})
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     command: str = args.command
     semantic = getattr(args, "semantic", None)  # eval --semantic / --no-semantic
-    if semantic is None:
-        semantic = settings.semantic_enabled
-    if command in _ANSWERING and semantic and settings.embedding_model == "e5":
+    if semantic is not None:
+        settings = settings.model_copy(update={"semantic_enabled": semantic})
+    if command in _ANSWERING and settings.semantic_enabled and settings.embedding_model == "e5":
         # Start the model's worker process before this one imports the matcher and
         # loads the knowledge: they take about as long as the worker takes to build
         # its model, so the first question seldom waits for it.

@@ -206,6 +206,28 @@ def test_the_env_example_placeholder_token_is_refused(tmp_path: Path) -> None:
     assert "@BotFather" in result.stderr
 
 
+def test_eval_no_semantic_overrides_the_setting(tmp_path: Path) -> None:
+    faq = tmp_path / "kb.jsonl"
+    faq.write_text(
+        json.dumps(
+            {"faq_id": "a", "question": "肺炎怎么治疗", "alt_questions": []}, ensure_ascii=False
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        json.dumps({"query": "肺炎怎么治", "faq_id": "a"}, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    args = ("eval", "--faq", str(faq), "--queries", str(queries), "--no-semantic", "--json")
+    result = run_bot(tmp_path, *args, SEMANTIC_ENABLED="true")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["semantic"] is False
+    assert report["p_at_1"] == 1.0
+
+
 def test_validate_passes_on_the_shipped_knowledge(tmp_path: Path) -> None:
     result = run_bot(tmp_path, "validate", str(KNOWLEDGE))
     assert result.returncode == 0, result.stdout
