@@ -1,6 +1,6 @@
 """End-to-end load: the bot process against a fake Bot API, compared with a bare PTB echo bot.
 
-    python -m bench.bench_e2e                      # full size (~5 minutes on 2 cores)
+    python -m bench.bench_e2e                      # full size (~9 minutes on 2 cores)
     python -m bench.bench_e2e --questions 2000 --users 200 --rl-questions 300
     python -m bench.bench_e2e --api-latency-ms 50 --sequential-echo   # a distant Bot API
 
