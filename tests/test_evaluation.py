@@ -10,6 +10,7 @@ import pytest
 
 from bot.answering import build_engine
 from bot.evaluation import (
+    ExternalReport,
     configure_eval_parser,
     evaluate_external,
     evaluate_internal,
@@ -58,6 +59,19 @@ def _write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
     return path
 
 
+def _lexical_report(faq: Path, queries: Path, near: Path | None) -> ExternalReport:
+    """`evaluate_external` with words alone (no sentence model, no cache)."""
+    return evaluate_external(
+        faq,
+        queries,
+        near,
+        settings=MatcherSettings(semantic=False),
+        embedder=None,
+        cache_dir=None,
+        progress=False,
+    )
+
+
 def test_external_report(tmp_path: Path) -> None:
     faq = _write_jsonl(
         tmp_path / "kb.jsonl",
@@ -72,15 +86,7 @@ def test_external_report(tmp_path: Path) -> None:
         [{"query": "肺炎吃啥药", "faq_id": "a"}, {"query": "哮喘可以根治吗", "faq_id": "b"}],
     )
     near = _write_jsonl(tmp_path / "nm.jsonl", [{"query": "肺炎会传染吗", "not_faq_id": "a"}])
-    report = evaluate_external(
-        faq,
-        queries,
-        near,
-        settings=MatcherSettings(semantic=False),
-        embedder=None,
-        cache_dir=None,
-        progress=False,
-    )
+    report = _lexical_report(faq, queries, near)
     assert report.documents == 3
     assert report.queries == 2
     assert report.p_at_1 == 1.0
@@ -106,15 +112,7 @@ def test_external_report_counts_misses_on_near_identical_entries(tmp_path: Path)
         tmp_path / "q.jsonl",
         [{"query": "肺炎怎么治疗", "faq_id": "d"}, {"query": "肺炎怎么治疗", "faq_id": "c"}],
     )
-    report = evaluate_external(
-        faq,
-        queries,
-        None,
-        settings=MatcherSettings(semantic=False),
-        embedder=None,
-        cache_dir=None,
-        progress=False,
-    )
+    report = _lexical_report(faq, queries, None)
     assert report.p_at_1 == 0.0
     assert (report.misses_at_1, report.misses_near_identical) == (2, 1)
     assert "misses at rank 1: 2, of them 1 chose an entry" in report.format_text()
