@@ -16,15 +16,15 @@ on 127.0.0.1, with long polling (getUpdates), as in production:
 3. `bot run` with semantic matching on (the shipped default; e5 embeddings are
    built into a temporary cache first, which is not timed). The matcher caches
    the vector of each normalised text it has seen, and other endings do not
-   change that text, so these questions vary by how they open instead ("请问",
-   "hello, ", ...: `resident_questions`): the model runs for every one. Then the
+   change that text, so these questions vary by how they open instead ("我想问一下，",
+   "excuse me, ", ...: `resident_questions`): the model runs for every one. Then the
    echo bot once more: the two echo runs around the semantic run are its baseline.
 4. `bot run` as shipped, RATE_LIMIT=true and semantic matching on: a burst of
    questions (openers vary, as in 3); replies must all arrive, at about
    Telegram's 30 messages/second.
 
-Every run pushes the questions (tests/data/eval.yaml's `q` values, cycling with
-other trailing punctuation each round, so no text repeats and nothing is answered
+The echo and lexical runs push the questions (tests/data/eval.yaml's `q` values,
+cycling with other trailing punctuation each round, so no text repeats and nothing is answered
 from the bot's caches; `--cycle` repeats them word for word instead) from
 `--users` residents round-robin, all at once ("backlog": measures throughput),
 then a paced phase at half the measured throughput ("paced": measures latency
