@@ -56,10 +56,6 @@ class AnswerEngine:
         default_factory=lambda: BoundedMap(RECENT_QUESTIONS), init=False, repr=False, compare=False
     )
 
-    def recent(self, question: str) -> MatchResult | None:
-        """The verdict on `question` if it was asked recently, else None (no matching)."""
-        return self._recent.get(question)
-
     def answer(self, question: str) -> MatchResult:
         """Match a resident's question against the knowledge base.
 

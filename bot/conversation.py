@@ -50,8 +50,8 @@ RECENT_USERS = 10_000
 #: handles at once with the model on (`bot/telegram/app.py`): every question waiting for the model is
 #: queued beside the others and joins the next batched call
 #: (`bot/matching/batcher.py`); asyncio's default pool has only cores + 4. More in
-#: flight make fuller batches and fewer round trips to the model's process per
-#: question (the README gives `bench_e2e`'s figures for 64 and for 32).
+#: flight make fuller batches (up to the `Batcher`'s 16 texts a call) and fewer round
+#: trips to the model's process per question.
 MATCH_THREADS = 64
 
 _ACTION = re.compile(
