@@ -17,8 +17,12 @@ on 127.0.0.1, with long polling (getUpdates), as in production:
    built into a temporary cache first, which is not timed). The matcher caches
    the vector of each normalised text it has seen, and other endings do not
    change that text, so these questions vary by how they open instead ("我想问一下，",
-   "excuse me, ", ...: `resident_questions`): the model runs for every one. Then the
-   echo bot once more: the two echo runs around the semantic run are its baseline.
+   "excuse me, ", ...: `resident_questions`): each is new to the bot. The model
+   reads those the words do not decide (about half); a long message it reads by
+   its content words, which the opener does not change, so a few of those repeat
+   a vector (the run prints how many texts the model reads, and how many differ).
+   Then the echo bot once more: the two echo runs around the semantic run are its
+   baseline.
 4. `bot run` as shipped, RATE_LIMIT=true and semantic matching on: a burst of
    questions (openers vary, as in 3); replies must all arrive, at about
    Telegram's 30 messages/second.
@@ -46,11 +50,13 @@ import os
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench._fake import FastBotApi
+from bot.e5.engine import E5_DIM
 from bot.evaluation import load_eval_questions, percentile
 from tests.reliability.processes import (
     REPO,
@@ -98,7 +104,7 @@ def distinct_questions(questions: list[str], count: int) -> list[str]:
 #: How residents open a question; with `resident_questions` the k-th round through the
 #: questions gets the k-th, so each text normalises differently (endings would not).
 #: None is a greeting the matcher strips before the model reads the text
-#: (`strip_greeting`: 你好, 请问, hello, ...), so the model reads every one anew.
+#: (`strip_greeting`: 你好, 请问, hello, ...).
 _OPENERS_ZH = ("", "我想问一下，", "想问一下", "问一下", "咨询一下，", "想咨询一下", "麻烦问一下，",
                "打扰一下，", "请教一下，", "我想咨询下", "问个事，", "劳驾问下", "同志，", "麻烦您，",
                "请帮我查一下", "我想了解一下", "帮我看看", "想了解下", "请告诉我", "能问个问题吗，")  # fmt: skip
@@ -113,8 +119,8 @@ def resident_questions(questions: list[str], count: int) -> list[str]:
     """`count` questions whose normalised texts all differ: each round another opener.
 
     The matcher caches the vector of each normalised text it has seen, so the
-    semantic run needs texts that differ in more than punctuation to make the
-    model run for every question, as it does for new residents' questions.
+    semantic run needs texts that differ in more than punctuation for the model
+    to read them anew, as it does new residents' questions (`model_texts`).
     """
     rounds = -(-count // len(questions))
     if rounds > len(_OPENERS_ZH):
@@ -449,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run the echo bot one update at a time (PTB's default)")  # fmt: skip
     args = parser.parse_args(argv)
 
-    questions = load_questions()
+    base = questions = load_questions()
+    if not args.cycle and args.rl_questions + WARMUP > len(_OPENERS_ZH) * len(base):
+        parser.error(f"--rl-questions: at most {len(_OPENERS_ZH) * len(base) - WARMUP}")
     print(f"bench_e2e: {len(questions)} distinct questions from {EVAL_FILE.relative_to(REPO)}")
     if args.cycle:
         print("--cycle: the questions repeat word for word, so most replies come from caches")
@@ -523,13 +531,22 @@ def main(argv: list[str] | None = None) -> int:
             results.append(after)
             _print_result(after)
         if args.rl_questions:
-            # As shipped: rate limiting and the sentence model on.
-            _build_semantic_cache(root / "limited")
+            # As shipped: rate limiting and the sentence model on, with the semantic
+            # run's embedding cache when there was one.
+            cache = root / "semantic" / "cache"
+            if not args.semantic_questions:
+                cache = root / "limited" / "cache"
+                _build_semantic_cache(root / "limited")
             limited = run_load(
                 "help-desk bot, RATE_LIMIT=true, semantic (burst)",
                 ["bot", "run"],
-                {**fast, "RATE_LIMIT": "true", "SEMANTIC_ENABLED": "true"},
-                resident_questions(load_questions(), args.rl_questions + WARMUP),
+                {
+                    **fast,
+                    "RATE_LIMIT": "true",
+                    "SEMANTIC_ENABLED": "true",
+                    "EMBEDDING_CACHE_DIR": str(cache),
+                },
+                questions if args.cycle else resident_questions(base, args.rl_questions + WARMUP),
                 count=args.rl_questions,
                 user_count=args.rl_users,
                 workdir=root / "limited",
@@ -578,9 +595,9 @@ def _semantic_run(workdir: Path, args: argparse.Namespace, fast: dict[str, str])
     """Semantic matching on; the embedding cache is built first (untimed, can take a minute).
 
     The matcher caches the vector of each question it has seen by its normalised
-    text, so the questions get openers (`resident_questions`), not endings: the
-    model runs for every one, the paced phase's and the warm-up's included.
-    `--cycle` repeats the evaluation set's texts instead (vector cache hits).
+    text, so the questions get openers (`resident_questions`), not endings, the
+    paced phase's and the warm-up's included. `--cycle` repeats the evaluation
+    set's texts instead (vector cache hits).
     """
     base = load_questions()
     count = args.semantic_questions
@@ -590,7 +607,11 @@ def _semantic_run(workdir: Path, args: argparse.Namespace, fast: dict[str, str])
         most = len(_OPENERS_ZH) * len(base)
         questions = resident_questions(base, min(most, count + PACED_QUESTIONS + WARMUP))
         count = min(count, len(questions) - WARMUP)
-        print(f"\n(semantic run: {count} questions, openers vary, so the model runs for each)")
+        read = [t for t in model_texts(questions[:count]) if t is not None]
+        print(
+            f"\n(semantic run: {count} questions, openers vary; the model reads {len(read)} of"
+            f" them, {len(set(read))} different texts: the words decide the rest)"
+        )
     _build_semantic_cache(workdir)
     return run_load(
         "help-desk bot, RATE_LIMIT=false, semantic (e5)",
@@ -602,6 +623,41 @@ def _semantic_run(workdir: Path, args: argparse.Namespace, fast: dict[str, str])
         workdir=workdir,
         latency=args.api_latency_ms / 1000,
     )
+
+
+class _NoModel:
+    """An embedder that does not embed: `model_texts` only needs to know which texts
+    the matcher hands to the model, and that is decided before any vector is read."""
+
+    name = "none"
+    dim = E5_DIM
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        import numpy as np
+
+        return np.ones((len(texts), E5_DIM), dtype=np.float32) / np.sqrt(E5_DIM)
+
+
+def model_texts(questions: Sequence[str]) -> list[str | None]:
+    """The text the sentence model reads for each question, None where the words
+    decide: the shipped knowledge's matcher, run up to the model's step."""
+    from bot.answering import build_engine
+    from bot.config import Settings
+    from bot.knowledge.loader import load_knowledge
+    from bot.runtime import matcher_settings
+
+    settings = Settings(_env_file=None, semantic_enabled=True)  # type: ignore[call-arg]
+    kb = load_knowledge(REPO / "knowledge")
+    engine = build_engine(
+        kb, settings=matcher_settings(settings), embedder=_NoModel(), cache_dir=None
+    )
+    texts: list[str | None] = []
+    for question in questions:
+        try:
+            texts.append(next(engine.matcher.matching(question)))
+        except StopIteration:
+            texts.append(None)
+    return texts
 
 
 def _build_semantic_cache(workdir: Path) -> None:

@@ -19,20 +19,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rapidfuzz import fuzz
 from ruamel.yaml import YAML
 
 from bot.answering import AnswerEngine
 from bot.matching import Embedder, MatchDocument, Matcher, MatcherSettings, MatchOutcome
+from bot.matching.grouping import DEFAULT_THRESHOLD, similar_pairs
 from bot.matching.normalize import normalize
 
 if TYPE_CHECKING:
     from bot.config import Settings
 
 DEFAULT_EVAL_FILE = Path("tests/data/eval.yaml")
-#: `fuzz.ratio` of two normalised standard questions at or above which they read nearly
-#: the same (请问肺气肿能办慢性病门诊治疗吗 / 肺气肿能办慢性病门诊治疗吗: 93).
-NEAR_IDENTICAL_RATIO = 80.0
 
 
 @dataclass(frozen=True)
@@ -205,9 +202,10 @@ class ExternalReport:
     near_misses: int
     near_miss_wrong_answer_rate: float
     #: Queries whose top entry is not the labelled one, and of them those whose top
-    #: entry's standard question reads nearly the same as the labelled entry's
-    #: (`NEAR_IDENTICAL_RATIO`): the data's own near-duplicate entries, which no
-    #: matcher can tell apart by meaning.
+    #: entry's standard question reads nearly the same as the labelled entry's, by the
+    #: ratio that groups the admin's repeated questions (`grouping.DEFAULT_THRESHOLD`;
+    #: 请问肺气肿能办慢性病门诊治疗吗 / 肺气肿能办慢性病门诊治疗吗: 93): the data's own
+    #: near-duplicate entries, the plainest of them.
     misses_at_1: int
     misses_near_identical: int
     p50_ms: float
@@ -233,7 +231,7 @@ class ExternalReport:
                 f"p@1 {self.p_at_1:.3f}   mrr@10 {self.mrr_at_10:.3f}",
                 f"misses at rank 1: {self.misses_at_1}, of them {self.misses_near_identical}"
                 " chose an entry whose question reads nearly the same as the labelled one's"
-                f" (normalised texts, rapidfuzz ratio >= {NEAR_IDENTICAL_RATIO:.0f})",
+                f" (normalised texts, rapidfuzz ratio >= {DEFAULT_THRESHOLD:.0f})",
                 f"answered {self.answered:.3f}   precision of answered {self.answered_precision:.3f}",
                 f"near misses answered with the wrong entry: {near}",
                 f"latency p50 {self.p50_ms:.1f} ms   p99 {self.p99_ms:.1f} ms",
@@ -302,7 +300,11 @@ def evaluate_external(
         progress=progress,
     )
     build_s = time.perf_counter() - start
-    standard = {doc.doc_id: normalize(doc.questions[0]) for doc in documents}
+    standard = [normalize(doc.questions[0]) for doc in documents]
+    near_identical_pairs = {
+        frozenset((documents[i].doc_id, documents[j].doc_id))
+        for i, j in similar_pairs(standard, DEFAULT_THRESHOLD)
+    }
     timings: list[float] = []
     hits = answered = answered_right = near_identical = 0
     reciprocal = 0.0
@@ -314,12 +316,7 @@ def evaluate_external(
         ids = [c.doc_id for c in result.candidates[:10]]
         gold = str(row["faq_id"])
         hits += bool(ids) and ids[0] == gold
-        near_identical += (
-            bool(ids)
-            and ids[0] != gold
-            and gold in standard
-            and fuzz.ratio(standard[ids[0]], standard[gold]) >= NEAR_IDENTICAL_RATIO
-        )
+        near_identical += bool(ids) and frozenset((ids[0], gold)) in near_identical_pairs
         reciprocal += 1.0 / (ids.index(gold) + 1) if gold in ids else 0.0
         if result.outcome is MatchOutcome.ANSWERED:
             answered += 1

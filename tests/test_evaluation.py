@@ -104,7 +104,7 @@ def test_external_report_counts_misses_on_near_identical_entries(tmp_path: Path)
         tmp_path / "kb.jsonl",
         [
             {"faq_id": "a", "question": "肺炎怎么治疗", "alt_questions": []},
-            {"faq_id": "d", "question": "肺炎该怎么治疗呢？", "alt_questions": []},
+            {"faq_id": "d", "question": "肺炎怎么治疗呢？", "alt_questions": []},
             {"faq_id": "c", "question": "感冒发烧怎么办", "alt_questions": []},
         ],
     )
