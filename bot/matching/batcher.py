@@ -11,7 +11,7 @@ running queue up, and when it ends the oldest of them leads the next call for
 the whole queue. An idle bot therefore answers exactly as fast as without
 batching, and a busy one makes fewer, larger calls. A call that fails is made
 again for each of its texts alone, so one bad text fails only its own caller;
-if the first text alone fails the same way, the whole batch gets that error.
+if the first two texts alone fail the same way, the whole batch gets that error.
 """
 
 from __future__ import annotations
@@ -90,11 +90,14 @@ class Batcher(Generic[Result]):
                     try:
                         self._fill([job])
                     except Exception as error:
-                        if number == 0 and type(error) is type(batch_error):
-                            # The first text alone fails the same way: likely the call,
-                            # not the text (a model that cannot run). The rest get it too.
-                            raise
                         job.error = error
+                        if number == 1 and all(
+                            type(j.error) is type(batch_error) for j in batch[:2]
+                        ):
+                            # The first two texts alone fail as the batch did: likely the
+                            # call, not the texts (a model that cannot run). One bad text
+                            # first in line is not enough to say so. The rest get it too.
+                            raise
         except BaseException as error:  # to every caller of the batch still without an answer
             for job in batch:
                 if job.result is None and job.error is None:

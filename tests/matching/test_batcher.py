@@ -44,8 +44,10 @@ def behind_a_slow_call(
     """Submit "first", and `texts` once its call has started; all queued behind it."""
     first = pool.submit(batcher.submit, "first")
     assert started.wait(5)
-    rest = [pool.submit(batcher.submit, text) for text in texts]
-    queued(batcher, len(texts))
+    rest = []
+    for number, text in enumerate(texts):  # one at a time: the queue keeps this order
+        rest.append(pool.submit(batcher.submit, text))
+        queued(batcher, number + 1)
     return first, rest
 
 
@@ -95,6 +97,21 @@ def test_an_error_reaches_only_the_caller_whose_text_caused_it() -> None:
         assert pool.submit(batcher.submit, "after").result(5) == "AFTER"
 
 
+def test_a_bad_text_first_in_line_fails_only_itself() -> None:
+    call = SlowUpper()
+    batcher = Batcher(call)
+    with ThreadPoolExecutor(4) as pool:
+        first, (doomed, fine, also_fine) = behind_a_slow_call(
+            pool, batcher, call.started, ("boom", "x", "y")
+        )
+        call.release.set()
+        assert first.result(5) == "FIRST"
+        with pytest.raises(ValueError, match="boom"):
+            doomed.result(5)
+        assert (fine.result(5), also_fine.result(5)) == ("X", "Y")
+    assert call.calls[1:] == [["boom", "x", "y"], ["boom"], ["x"], ["y"]]
+
+
 def test_a_call_that_always_fails_is_not_retried_text_by_text() -> None:
     calls: list[list[str]] = []
     started, release = threading.Event(), threading.Event()
@@ -112,8 +129,8 @@ def test_a_call_that_always_fails_is_not_retried_text_by_text() -> None:
         for future in [first, *rest]:
             with pytest.raises(OSError):
                 future.result(5)
-    # The batch, then its first text alone; not every text again.
-    assert calls[1:] == [["a", "b", "c"], ["a"]]
+    # The batch, then its first two texts alone; not every text again.
+    assert calls[1:] == [["a", "b", "c"], ["a"], ["b"]]
 
 
 def test_a_call_returning_the_wrong_count_is_an_error() -> None:
