@@ -21,6 +21,12 @@ model's:
 The offset of an asymmetric activation is carried by each weight column's
 sum: with a = step * q + low, a @ W = step * (q @ W) + low * sum(W).
 
+Not measured: x86 CPUs without VNNI (AVX2 alone, say). There onnxruntime's
+uint8 x int8 kernel adds pairs of products in 16 bits, which a pair of
+full-range values (2 * 255 * 127) overflows, and it saturates. The agreement
+with the C engine that `tests/e5/test_engine.py` checks is this machine's
+(AVX-512 VNNI); weights rounded to 7 bits would keep every pair in range.
+
 The graph is built in memory from the weights at start-up (a fraction of a
 second); nothing is written to disk or downloaded. Only `build` needs the
 `onnx` package, and only its protobuf classes.

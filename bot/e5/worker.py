@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 Vectors = npt.NDArray[np.float32]
 
 
-#: Seconds a request may take before the worker counts as hung (a batch of 32
-#: long questions takes well under one).
+#: Seconds a request may take before the worker counts as hung (the first one after
+#: a start also waits for the model's build; each takes under a second, and so does a
+#: cache-building batch of 64 long questions, `embedding._BATCH`).
 REPLY_TIMEOUT = 30.0
 #: Starts in a row that never answered, after which the worker is given up
 #: (its model cannot load, say) and the C engine answers from then on.
