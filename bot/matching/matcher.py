@@ -738,14 +738,10 @@ class Matcher:
             return []
         raw = self.combine(features, weights=weights)
         scores = self.calibrate(raw, weights=weights)
-        # Typed pinyin: the model cannot read it, so its cosines name no rivals.
-        if weights.rival_share and not features.pinyin_query and len(features.docs) > 1:
-            scores = scores * (1.0 - weights.rival_share * _rivalry(features.semantic, weights))
-        if features.asked:
-            lacking = np.array(
-                [not features.asked <= self._doc_aspects[int(d)] for d in features.docs]
-            )
-            scores = np.where(lacking, scores * weights.aspect_factor, scores)
+        no = np.zeros(len(features.docs), dtype=bool)
+        # Entries about a look-alike the message does not name, or answering another
+        # kind of question: demoted below, and so nobody's rival.
+        sibling = no
         if features.named:
             sibling = np.array(
                 [
@@ -753,12 +749,22 @@ class Matcher:
                     for d in features.docs
                 ]
             )
-            scores = np.where(sibling, scores * weights.contrast_factor, scores)
+        other = no
         if features.kinds:
             other = np.array(
                 [conflict(features.kinds, self._doc_intents[int(d)]) for d in features.docs]
             )
-            scores = np.where(other, scores * weights.intent_factor, scores)
+        # Typed pinyin: the model cannot read it, so its cosines name no rivals.
+        if weights.rival_share and not features.pinyin_query and len(features.docs) > 1:
+            cosines = np.where(sibling | other, -1.0, features.semantic)
+            scores = scores * (1.0 - weights.rival_share * _rivalry(cosines, weights))
+        if features.asked:
+            lacking = np.array(
+                [not features.asked <= self._doc_aspects[int(d)] for d in features.docs]
+            )
+            scores = np.where(lacking, scores * weights.aspect_factor, scores)
+        scores = np.where(sibling, scores * weights.contrast_factor, scores)
+        scores = np.where(other, scores * weights.intent_factor, scores)
         order = np.argsort(-scores, kind="stable")
         return [
             Candidate(self.doc_ids[int(features.docs[i])], round(float(scores[i]), 2))

@@ -319,6 +319,19 @@ def test_an_entry_the_model_reads_the_same_is_a_rival(
         assert {c.doc_id for c in result.choices} == {"canteen", "meal-help"}
 
 
+def test_an_entry_that_answers_another_kind_of_question_is_nobodys_rival() -> None:
+    # The model reads "what does it do" as nearly "what are its side effects"; but that
+    # entry answers another kind of question (intents), so it does not make the
+    # side-effects entry a "did you mean".
+    harm = MatchDocument(doc_id="harm", questions=("布洛芬的副作用有哪些",))
+    effect = MatchDocument(doc_id="effect", questions=("布洛芬有什么作用",))
+    question = "吃布洛芬副作用大不大"
+    embedder = _table(question, (harm.questions[0], 0.97, 1), (effect.questions[0], 0.965, 2))
+    result = Matcher.build([harm, effect], embedder=embedder).match(question)
+    assert result.top is not None and result.top.doc_id == "harm"
+    assert result.outcome is MatchOutcome.ANSWERED
+
+
 def test_the_models_best_entry_gains_over_close_words() -> None:
     # The words favour the first entry a little; the model prefers the second by
     # 0.01, which is how it ranks paraphrases.
