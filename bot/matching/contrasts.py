@@ -35,13 +35,15 @@ def _typed_patterns(sounds: list[str]) -> tuple[re.Pattern[str], re.Pattern[str]
 
     The first finds whole typed words, spaced or not ("li hun", "lihun", "xian"),
     never a word's tail joined to the next word's head ("zhe li hunyin" is
-    这里婚姻). The second finds the syllables inside a longer typed word
-    ("lihundengji", "lihunle"), where the word's split into syllables says
-    where the look-alike starts and ends.
+    这里婚姻). The second finds the syllables at the start or the end of a longer
+    typed word ("lihundengji", "woxianglihun"), where the word's split into
+    syllables says where the look-alike starts and ends; not in its middle, where
+    they may be two words' tail and head ("banlihunyin" is 办理婚姻).
     """
     words = " ?".join(map(re.escape, sounds))
     inside = "-".join(map(re.escape, sounds))
-    return re.compile(rf"(?<![a-z]){words}(?![a-z])"), re.compile(rf"(?<![a-z]){inside}(?![a-z])")
+    at_an_end = rf"(?<![a-z-]){inside}(?![a-z])|(?<![a-z]){inside}(?![a-z-])"
+    return re.compile(rf"(?<![a-z]){words}(?![a-z])"), re.compile(at_an_end)
 
 
 def _typed_syllables(normalized: str) -> str:

@@ -36,6 +36,8 @@ def contrasts() -> Contrasts:
         ("shenyangbeizhan", {"沈阳北站"}),
         ("lihundengji", {"离婚"}),
         ("lihunle zenme ban", {"离婚"}),
+        ("woxianglihun", {"离婚"}),
+        ("banlihunyindengji", set()),
         ("wo xiang lihun 要带什么", {"离婚"}),
         ("divorced", set()),
         ("这里婚姻登记处在哪", set()),
@@ -60,6 +62,9 @@ def contrasts() -> Contrasts:
         # A look-alike inside a longer typed word: the words are split into syllables.
         "typed-pinyin-run-with-the-next-word",
         "typed-pinyin-run-with-a-particle",
+        "typed-pinyin-run-ending-with-it",
+        # Not in a run's middle: ban-li-hun-yin is 办理婚姻, two words' tail and head.
+        "typed-pinyin-run-middle",
         "typed-pinyin-beside-chinese",
         # English words are whole words ("divorced" is not "divorce").
         "english-whole-words",
