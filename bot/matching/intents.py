@@ -190,11 +190,7 @@ _INTENTS: dict[str, tuple[str, ...]] = {
         "什么人",
     ),
     # What kinds there are ("种类", "类型", "分类" and "分型" only as asked, see `_EXTRA`).
-    "kinds": (
-        "哪几种",
-        "哪几类",
-        "types of",
-    ),
+    "kinds": ("types of",),
     # What it is made of.
     "composition": (
         "成分",

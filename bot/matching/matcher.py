@@ -115,8 +115,8 @@ class Weights:
     #: entries that ask the same question in other words are where the words pick
     #: one with confidence and the model says both fit: the entry is at best a "did
     #: you mean" (score times 1 - rival_share at the most), and the resident chooses.
-    #: Both rules' effect: the README's Tianchi figures (`python -m bot eval --faq ...`,
-    #: and the same with `git switch --detach b49d331` for before them).
+    #: Both rules' effect: commit 69c6791's message (the README's Tianchi command,
+    #: `python -m bot eval --faq ...`, at 69c6791 and at 69c6791~1).
     rival_share: float = 0.5
     rival_span: float = 0.02
     rival_floor: float = 0.93
