@@ -48,7 +48,8 @@ PURGE_INTERVAL = dt.timedelta(days=1)
 PURGE_FIRST = dt.timedelta(minutes=5)
 #: Updates handled at once (of different residents; one resident's run in order)
 #: with lexical matching only: more in flight only queue behind one another on the
-#: event loop (`bench_e2e`: paced latency p50 5-6 ms with 32, 11-16 ms with 64).
+#: event loop (`bench_e2e`: paced latency p50 5-6 ms with 32, 11-16 ms with 64 at
+#: c0b0be7, where lexical matching had 64 too).
 CONCURRENT_UPDATES = 32
 #: The same with the sentence model on: a question waiting for the model holds its
 #: slot in a thread of its own, and more waiting at once make fuller batches.
