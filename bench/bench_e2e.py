@@ -272,9 +272,9 @@ def _measure(
         # Questions the backlog did not ask (and not the warm-up's, at the end), so
         # the paced figures are new questions too; with none left (`--cycle`, or a
         # backlog of nearly all) it repeats the backlog's, and says how many.
-        fresh = questions[count : len(questions) - WARMUP] or questions[:count]
-        paced_lat, paced_lost = _paced(api, fresh, users, paced_rate)
-        paced_repeated = max(0, _paced_total(paced_rate) - len(fresh))
+        new = questions[count : len(questions) - WARMUP]
+        paced_lat, paced_lost = _paced(api, new or questions[:count], users, paced_rate)
+        paced_repeated = max(0, _paced_total(paced_rate) - len(new))
     cpu = (
         (cpu_after - cpu_before) * 1000 / got
         if cpu_before is not None and cpu_after is not None and got
@@ -378,9 +378,13 @@ def _print_result(r: RunResult) -> None:
 
 def app_concurrency() -> tuple[int, int]:
     """PTB's concurrent updates (and HTTP pool size) the app configures: lexical, semantic."""
-    from bot.telegram.app import CONCURRENT_UPDATES, SEMANTIC_CONCURRENT_UPDATES
+    from bot.config import Settings
+    from bot.telegram.app import concurrent_updates
 
-    return CONCURRENT_UPDATES, SEMANTIC_CONCURRENT_UPDATES
+    def under(semantic: bool) -> int:
+        return concurrent_updates(Settings(_env_file=None, semantic_enabled=semantic))  # type: ignore[call-arg]
+
+    return under(False), under(True)
 
 
 def breakdown(questions: list[str], *, count: int = 2000) -> dict[str, float]:
