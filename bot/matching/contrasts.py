@@ -19,9 +19,6 @@ from collections.abc import Sequence
 from bot.matching.lexical import char_pinyin, split_pinyin
 from bot.matching.normalize import is_cjk, normalize
 
-#: Runs of typed Latin words ("lihun dengji"); Chinese text and digits end a run.
-_LATIN_RUN = re.compile(r"[a-z]+(?: [a-z]+)*")
-
 
 def _pattern(term: str) -> re.Pattern[str]:
     # English terms match as whole words: "station" is not in "stationery".
@@ -47,14 +44,10 @@ def _typed_patterns(sounds: list[str]) -> tuple[re.Pattern[str], re.Pattern[str]
 
 
 def _typed_syllables(normalized: str) -> str:
-    """The syllables of the typed pinyin in a text: "-" inside a word, " " between
-    words, "|" between runs. Only Latin words: the sounds of Chinese text are not
-    typed (这里婚姻 sounds "zhe li hun yin")."""
-    runs = []
-    for run in _LATIN_RUN.findall(normalized):
-        words = [split_pinyin(word) or ["|"] for word in run.split()]
-        runs.append(" ".join("-".join(syllables) for syllables in words))
-    return "|".join(runs)
+    """The syllables of each typed Latin word, joined by "-", the words by " ". Only
+    Latin words: the sounds of Chinese text are not typed (这里婚姻 sounds "zhe li hun
+    yin"); a word that is not pinyin gives nothing."""
+    return " ".join("-".join(split_pinyin(word) or ()) for word in re.findall("[a-z]+", normalized))
 
 
 class Contrasts:
