@@ -15,16 +15,16 @@ on 127.0.0.1, with long polling (getUpdates), as in production:
 2. `bot run` with RATE_LIMIT=false, lexical matching (SEMANTIC_ENABLED=false).
 3. `bot run` with semantic matching on (the shipped default; e5 embeddings are
    built into a temporary cache first, which is not timed). The matcher caches
-   the vector of each normalised text it has seen, and other endings do not
-   change that text, so these questions vary by how they open instead ("我想问一下，",
-   "excuse me, ", ...: `resident_questions`): each is new to the bot. The model
-   reads those the words do not decide (about half); a long message it reads by
-   its content words, which the opener does not change, so a few of those repeat
-   a vector (the run prints how many texts the model reads, and how many differ).
+   the vector of each text the model has read, and drops endings and polite
+   openers before it reads one, so these questions vary by what the resident says
+   about themselves ("我家在和平区，", "asking for my mother, ", ...:
+   `resident_questions`): each is new to the bot. The model reads those the words
+   do not decide (about half); the run prints how many texts it reads, and how
+   many differ.
    Then the echo bot once more: the two echo runs around the semantic run are its
    baseline.
 4. `bot run` as shipped, RATE_LIMIT=true and semantic matching on: a burst of
-   questions (openers vary, as in 3); replies must all arrive, at about
+   questions (varied as in 3); replies must all arrive, at about
    Telegram's 30 messages/second.
 
 The echo and lexical runs push the questions (tests/data/eval.yaml's `q` values,
@@ -101,32 +101,37 @@ def distinct_questions(questions: list[str], count: int) -> list[str]:
     return [q + _ENDINGS[k] for k in range(rounds) for q in questions][:count]
 
 
-#: How residents open a question; with `resident_questions` the k-th round through the
-#: questions gets the k-th, so each text normalises differently (endings would not).
-#: None is a greeting the matcher strips before the model reads the text
-#: (`strip_greeting`: 你好, 请问, hello, ...).
-_OPENERS_ZH = ("", "我想问一下，", "想问一下", "问一下", "咨询一下，", "想咨询一下", "麻烦问一下，",
-               "打扰一下，", "请教一下，", "我想咨询下", "问个事，", "劳驾问下", "同志，", "麻烦您，",
-               "请帮我查一下", "我想了解一下", "帮我看看", "想了解下", "请告诉我", "能问个问题吗，")  # fmt: skip
-_OPENERS_EN = ("", "excuse me, ", "please, ", "quick question: ", "good morning, ",
-               "can you help: ", "question: ", "sorry, ", "one question: ", "help: ",
-               "good afternoon, ", "excuse me please, ", "good evening, ", "i wonder: ",
-               "tell me please: ", "a question: ", "could you tell me: ", "i need to know: ",
-               "please help: ", "may i ask: ")  # fmt: skip
+#: What residents say about themselves before the question; with `resident_questions`
+#: the k-th round through the questions gets the k-th. The matcher drops polite
+#: openers ("我想问一下", "excuse me": `strip_greeting`) before the model reads a
+#: text, so those would make no new text; these are words of the question, which
+#: the model reads (`model_texts`).
+_CONTEXTS_ZH = ("", "我家在和平区，", "我住皇姑区，", "帮我妈问的，", "我爸让我问，", "替家里老人问，",
+                "我是外地户口，", "我刚搬来沈阳，", "我在铁西区，", "我们小区的，", "我今年六十五了，",
+                "孩子让我问，", "我住大东区，", "我在浑南，", "我家在沈河区，", "朋友托我问，",
+                "我是退休职工，", "邻居让我问，", "我住于洪区，", "我在苏家屯，")  # fmt: skip
+_CONTEXTS_EN = ("", "i live in heping district, ", "asking for my mother, ",
+                "my father wants to know, ", "for an elderly relative, ", "i am not from here, ",
+                "i just moved to the city, ", "i live downtown, ", "in our neighbourhood, ",
+                "i am 65, ", "my child asked me, ", "i live near the station, ",
+                "i live in the south, ", "i live in the north, ", "a friend asked me, ",
+                "i am retired, ", "my neighbour asked, ", "i rent a flat here, ",
+                "i work in the city, ", "for my grandmother, ")  # fmt: skip
 
 
 def resident_questions(questions: list[str], count: int) -> list[str]:
-    """`count` questions whose normalised texts all differ: each round another opener.
+    """`count` questions whose texts all differ after the matcher's normalisation and
+    opener stripping: each round another thing residents say about themselves.
 
-    The matcher caches the vector of each normalised text it has seen, so the
-    semantic run needs texts that differ in more than punctuation for the model
-    to read them anew, as it does new residents' questions (`model_texts`).
+    The matcher caches the vector of each text the model has read, so the semantic
+    run needs texts that differ in their words for the model to read them anew, as
+    it does new residents' questions (`model_texts`).
     """
     rounds = -(-count // len(questions))
-    if rounds > len(_OPENERS_ZH):
-        raise ValueError(f"at most {len(_OPENERS_ZH) * len(questions)} distinct questions")
+    if rounds > len(_CONTEXTS_ZH):
+        raise ValueError(f"at most {len(_CONTEXTS_ZH) * len(questions)} distinct questions")
     return [
-        (_OPENERS_EN if q.isascii() else _OPENERS_ZH)[k] + q
+        (_CONTEXTS_EN if q.isascii() else _CONTEXTS_ZH)[k] + q
         for k in range(rounds)
         for q in questions
     ][:count]
@@ -460,8 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     base = questions = load_questions()
-    if not args.cycle and args.rl_questions + WARMUP > len(_OPENERS_ZH) * len(base):
-        parser.error(f"--rl-questions: at most {len(_OPENERS_ZH) * len(base) - WARMUP}")
+    if not args.cycle and args.rl_questions + WARMUP > len(_CONTEXTS_ZH) * len(base):
+        parser.error(f"--rl-questions: at most {len(_CONTEXTS_ZH) * len(base) - WARMUP}")
     print(f"bench_e2e: {len(questions)} distinct questions from {EVAL_FILE.relative_to(REPO)}")
     if args.cycle:
         print("--cycle: the questions repeat word for word, so most replies come from caches")
@@ -599,7 +604,7 @@ def _semantic_run(workdir: Path, args: argparse.Namespace, fast: dict[str, str])
     """Semantic matching on; the embedding cache is built first (untimed, can take a minute).
 
     The matcher caches the vector of each question it has seen by its normalised
-    text, so the questions get openers (`resident_questions`), not endings, the
+    text, so the questions vary by their words (`resident_questions`), not endings, the
     paced phase's and the warm-up's included. `--cycle` repeats the evaluation
     set's texts instead (vector cache hits).
     """
@@ -608,12 +613,12 @@ def _semantic_run(workdir: Path, args: argparse.Namespace, fast: dict[str, str])
     if args.cycle:
         questions = base
     else:
-        most = len(_OPENERS_ZH) * len(base)
+        most = len(_CONTEXTS_ZH) * len(base)
         questions = resident_questions(base, min(most, count + PACED_QUESTIONS + WARMUP))
         count = min(count, len(questions) - WARMUP)
         read = [t for t in model_texts(questions[:count]) if t is not None]
         print(
-            f"\n(semantic run: {count} questions, openers vary; the model reads {len(read)} of"
+            f"\n(semantic run: {count} questions, words vary; the model reads {len(read)} of"
             f" them, {len(set(read))} different texts: the words decide the rest)"
         )
     _build_semantic_cache(workdir)

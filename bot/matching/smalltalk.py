@@ -137,8 +137,28 @@ def _pattern(phrase: str) -> re.Pattern[str]:
 
 _COMPILED = tuple((kind, tuple(_pattern(p) for p in phrases)) for kind, phrases in _PHRASES)
 _FILLER_PATTERNS = tuple(_pattern(f) for f in sorted(_FILLER, key=len, reverse=True))
+#: What residents put before a question: greetings, and the polite ways of
+#: saying "may I ask" (我想问一下, 麻烦您, excuse me, could you tell me). A bare
+#: verb such as 咨询 or 了解 counts only with 想/要 before it or 一下 after it:
+#: "咨询电话是多少" asks for the phone number.
+_ASKING = r"(?:请问|问问|问|咨询|请教|打听|了解)"
+#: Regex alternatives are tried in order, not longest first: "请问一下" must meet
+#: the "一下" forms before the bare "请问".
+_OPENERS_ZH = (
+    rf"(?:我)?(?:想|要){_ASKING}(?:一下|下)?",
+    rf"{_ASKING}(?:一下|下|个事|个事儿|个问题|一个问题)",
+    rf"麻烦(?:您|你)(?:{_ASKING}(?:一下|下)?)?|麻烦{_ASKING}(?:一下|下)?",
+    r"你好|您好|哈喽|嗨|早上好|上午好|中午好|下午好|晚上好|请问|同志|劳驾|打扰(?:一下|了|您|你)?",
+    r"我有(?:个|一个)问题|能问(?:个|一个)问题吗|(?:请)?(?:帮我|帮忙)(?:查|看)(?:一下|下|看)?",
+    r"请告诉我|告诉我",
+)
+_OPENERS_EN = (
+    r"hello|hi|hey|dear|good (?:morning|afternoon|evening)|excuse me(?: please)?|pardon me|sorry",
+    r"(?:a |one |quick )?question|may i ask|can i ask|i wonder|i need to know|i want to know",
+    r"(?:can|could) you (?:please )?(?:help(?: me)?|tell me)|please help(?: me)?|tell me(?: please)?|please",
+)
 _GREETING_PREFIX = re.compile(
-    r"^(?:(?:你好|您好|哈喽|嗨|(?:hello|hi|hey|dear)(?![a-z])|早上好|下午好|晚上好|请问)(?:\s|啊|呀)*)+"
+    rf"^(?:(?:{'|'.join(_OPENERS_ZH)}|(?:{'|'.join(_OPENERS_EN)})(?![a-z]))(?:\s|啊|呀|吗)*)+"
 )
 
 
@@ -166,6 +186,10 @@ def detect_smalltalk(normalized: str) -> SmalltalkKind | None:
 
 
 def strip_greeting(normalized: str) -> str:
-    """Drop a leading greeting so "你好 结婚登记在哪" is matched as "结婚登记在哪"."""
+    """Drop what comes before the question: a greeting or a polite opener, so
+    "你好 结婚登记在哪" and "我想问一下结婚登记在哪" are matched as "结婚登记在哪".
+
+    Nothing is dropped when nothing would be left ("问一下" stays as it is).
+    """
     stripped = _GREETING_PREFIX.sub("", normalized).strip()
     return stripped or normalized
