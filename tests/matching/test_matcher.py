@@ -218,6 +218,53 @@ def test_decisive_words_skip_the_sentence_model() -> None:
     assert embedder.calls == before + 1
 
 
+class TopicEmbedder:
+    """A fake sentence model that puts every text on one topic's axis: the phrasings
+    of one entry coincide, and two entries are as far apart as can be, unless a
+    text is listed as another entry's topic."""
+
+    name = "topic-fake"
+    dim = 8
+    TOPICS = (
+        ("低保", "最低生活保障", "subsistence"),
+        ("婚", "marriage"),
+        ("适老化", "改造", "modified"),
+        ("寻亲", "流浪", "relative"),
+        ("食堂", "吃饭", "助餐", "eat"),
+    )
+
+    def __init__(self, same_topic: dict[str, str]) -> None:
+        self.same_topic = same_topic
+        self.calls = 0
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        self.calls += 1
+        rows = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in zip(rows, texts, strict=True):
+            text = self.same_topic.get(text, text)
+            found = [i for i, words in enumerate(self.TOPICS) if any(w in text for w in words)]
+            row[found[0] if found else self.dim - 1] = 1.0
+        return rows
+
+
+def test_words_decide_alone_when_no_other_entry_is_close() -> None:
+    # The bars that hold whatever the neighbours are set out of reach, so only the
+    # entry's nearest neighbour decides whether the model runs.
+    weights = replace(SEMANTIC_WEIGHTS, skip_semantic_score=101.0, skip_semantic_long_score=101.0)
+    # Lexically far from "低保怎么申请" (only 怎么 in common), but the same to the model.
+    close = MatchDocument(doc_id="hardship-grant", questions=("生活困难补助怎么领",))
+    for documents, model_runs in ((FIXTURE_DOCUMENTS, 0), ((*FIXTURE_DOCUMENTS, close), 1)):
+        embedder = TopicEmbedder({"生活困难补助怎么领": "低保"})
+        matcher = Matcher.build(
+            documents, synonyms=FIXTURE_SYNONYMS, embedder=embedder, weights=weights
+        )
+        before = embedder.calls
+        result = matcher.match("低保怎么申请")
+        assert embedder.calls == before + model_runs
+        assert result.top is not None
+        assert result.top.doc_id == "assistance-dibao"
+
+
 def test_query_embeddings_are_cached() -> None:
     embedder = CountingEmbedder()
     matcher = Matcher.build(FIXTURE_DOCUMENTS, synonyms=FIXTURE_SYNONYMS, embedder=embedder)
@@ -334,11 +381,12 @@ def test_an_entry_that_answers_another_kind_of_question_is_nobodys_rival() -> No
 
 def test_the_models_best_entry_gains_over_close_words() -> None:
     # The words favour the first entry a little; the model prefers the second by
-    # 0.01, which is how it ranks paraphrases.
+    # 0.01, which is how it ranks paraphrases. Both lean to the same axis: to the
+    # model the two entries say nearly the same, so the words alone do not decide.
     first = MatchDocument(doc_id="first", questions=("老人吃饭有补助吗",))
     second = MatchDocument(doc_id="second", questions=("老年人助餐有补贴吗",))
     question = "老人在社区吃饭有补贴吗"
-    embedder = _table(question, (first.questions[0], 0.91, 2), (second.questions[0], 0.92, 3))
+    embedder = _table(question, (first.questions[0], 0.91, 2), (second.questions[0], 0.92, 2))
     unranked = replace(SEMANTIC_WEIGHTS, semantic_rank=0.0)
     without = Matcher.build([first, second], embedder=embedder, weights=unranked)
     ranked = Matcher.build([first, second], embedder=embedder)
