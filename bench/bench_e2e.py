@@ -56,7 +56,6 @@ from pathlib import Path
 from typing import Any
 
 from bench._fake import FastBotApi
-from bot.e5.engine import E5_DIM
 from bot.evaluation import load_eval_questions, percentile
 from tests.reliability.processes import (
     REPO,
@@ -616,12 +615,14 @@ def _semantic_run(workdir: Path, args: argparse.Namespace, fast: dict[str, str])
         most = len(_CONTEXTS_ZH) * len(base)
         questions = resident_questions(base, min(most, count + PACED_QUESTIONS + WARMUP))
         count = min(count, len(questions) - WARMUP)
-        read = [t for t in model_texts(questions[:count]) if t is not None]
+    _build_semantic_cache(workdir)
+    if not args.cycle:
+        texts = model_texts(questions[:count], cache_dir=workdir / "cache")
+        read = [t for t in texts if t is not None]
         print(
-            f"\n(semantic run: {count} questions, words vary; the model reads {len(read)} of"
+            f"(semantic run: {count} questions, words vary; the model reads {len(read)} of"
             f" them, {len(set(read))} different texts: the words decide the rest)"
         )
-    _build_semantic_cache(workdir)
     return run_load(
         "help-desk bot, RATE_LIMIT=false, semantic (e5)",
         ["bot", "run"],
@@ -634,31 +635,25 @@ def _semantic_run(workdir: Path, args: argparse.Namespace, fast: dict[str, str])
     )
 
 
-class _NoModel:
-    """An embedder that does not embed: `model_texts` only needs to know which texts
-    the matcher hands to the model, and that is decided before any vector is read."""
-
-    name = "none"
-    dim = E5_DIM
-
-    def encode(self, texts: Sequence[str]) -> Any:
-        import numpy as np
-
-        return np.ones((len(texts), E5_DIM), dtype=np.float32) / np.sqrt(E5_DIM)
-
-
-def model_texts(questions: Sequence[str]) -> list[str | None]:
+def model_texts(questions: Sequence[str], *, cache_dir: Path) -> list[str | None]:
     """The text the sentence model reads for each question, None where the words
-    decide: the shipped knowledge's matcher, run up to the model's step."""
+    decide: the shipped knowledge's matcher, run up to the model's step.
+
+    Whether the words decide depends on how close the knowledge's entries are to
+    one another in the model's eyes (`Weights.skip_semantic_alone_cosine`), so the
+    knowledge is embedded by the real model (from `cache_dir` when it is there
+    already); no question is.
+    """
     from bot.answering import build_engine
     from bot.config import Settings
     from bot.knowledge.loader import load_knowledge
+    from bot.matching import load_embedder
     from bot.runtime import matcher_settings
 
     settings = Settings(_env_file=None, semantic_enabled=True)  # type: ignore[call-arg]
     kb = load_knowledge(REPO / "knowledge")
     engine = build_engine(
-        kb, settings=matcher_settings(settings), embedder=_NoModel(), cache_dir=None
+        kb, settings=matcher_settings(settings), embedder=load_embedder("e5"), cache_dir=cache_dir
     )
     texts: list[str | None] = []
     for question in questions:

@@ -24,6 +24,19 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+@pytest.fixture(scope="session")
+def embedding_cache(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Where the real sentence model's vectors of the shipped knowledge are kept: pytest's
+    own cache directory, so the first run encodes every phrasing and later runs only
+    the questions (with `-p no:cacheprovider`, a temporary directory)."""
+    cache = getattr(request.config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("bot-embeddings"))
+    return tmp_path_factory.mktemp("bot-embeddings")
+
+
 @pytest.fixture
 def knowledge_dir(tmp_path: Path) -> Path:
     """A writable copy of tests/knowledge/fixtures/valid (valid, no warnings)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench.bench_e2e import _CONTEXTS_ZH, load_questions, model_texts, resident_questions
@@ -20,7 +22,7 @@ def test_no_variation_is_lost_before_the_model() -> None:
     assert questions[: len(base)] == base  # the first round is the set as written
 
 
-def test_the_model_reads_each_short_question_anew() -> None:
+def test_the_model_reads_each_short_question_anew(embedding_cache: Path) -> None:
     # What the model reads, through the real matcher: a short message as written
     # (what the resident says about themselves included), so no two of them share a
     # vector. A long one is read by its content words (EMBED_MAX_CHARS), which may
@@ -29,7 +31,9 @@ def test_the_model_reads_each_short_question_anew() -> None:
     questions = resident_questions(base, 3 * len(base))
     short = [
         text
-        for question, text in zip(questions, model_texts(questions), strict=True)
+        for question, text in zip(
+            questions, model_texts(questions, cache_dir=embedding_cache), strict=True
+        )
         if text is not None and len(normalize(question)) <= EMBED_MAX_CHARS
     ]
     assert len(short) > len(questions) // 4  # the words do not decide them all

@@ -27,24 +27,13 @@ def test_the_floors_use_the_thresholds_the_bot_runs_with() -> None:
 
 
 @pytest.fixture(scope="session")
-def shipped_engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AnswerEngine:
-    """The real knowledge with the real sentence model (loads in ~0.2 s).
-
-    Document embeddings live in pytest's own cache directory: the first run
-    encodes every phrasing (~30 s), later runs only the questions.
-    """
+def shipped_engine(embedding_cache: Path) -> AnswerEngine:
+    """The real knowledge with the real sentence model (loads in ~0.2 s)."""
     return build_engine(
         load_knowledge(SHIPPED),
         settings=MatcherSettings(),
         embedder=load_embedder("e5"),
-        # pytest's cache survives between runs; with `-p no:cacheprovider` use a temp dir.
-        cache_dir=(
-            cache.mkdir("bot-embeddings")
-            if (cache := getattr(request.config, "cache", None)) is not None
-            else tmp_path_factory.mktemp("bot-embeddings")
-        ),
+        cache_dir=embedding_cache,
     )
 
 
