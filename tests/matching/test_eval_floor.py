@@ -14,7 +14,7 @@ from bot.answering import AnswerEngine, build_engine
 from bot.config import Settings
 from bot.evaluation import InternalReport, evaluate_internal
 from bot.knowledge.loader import load_knowledge
-from bot.matching import MatcherSettings, load_embedder
+from bot.matching import MatcherSettings, MatchOutcome, load_embedder
 from bot.runtime import matcher_settings
 from tests.conftest import SHIPPED
 
@@ -53,3 +53,31 @@ def test_out_of_scope_declined(shipped_report: InternalReport) -> None:
 def test_wrong_answers_are_rare(shipped_report: InternalReport) -> None:
     # A wrong answer given with confidence is worse than "did you mean".
     assert shipped_report.answered_wrong <= 0.02 * shipped_report.in_scope
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("我爸走丢了怎么办", "assistance-family-search"),
+        ("How can I find my lost relatives?", "assistance-family-search"),
+        ("我想问一下，六十多岁坐车能打折不", "elderly-travel-medical-benefits"),
+        ("麻烦您，地保怎么申请", "assistance-dibao"),
+        ("excuse me, shehui zuzhi fuhua", "social-org-incubation"),
+    ],
+    ids=[
+        # 走丢 went to the lost-property desk (丢) before synonyms.yaml named it.
+        "wandered-off",
+        # Clarified at 81 before "lost relatives" joined "lost relative".
+        "english-plural",
+        # Evaluation questions with an opener, which was read as part of the question.
+        "may-i-ask",
+        "trouble-you",
+        "excuse-me-pinyin",
+    ],
+)
+def test_questions_once_missed_are_answered(
+    shipped_engine: AnswerEngine, question: str, entry_id: str
+) -> None:
+    result = shipped_engine.answer(question)
+    assert result.outcome is MatchOutcome.ANSWERED
+    assert result.top is not None and result.top.doc_id == entry_id
