@@ -149,12 +149,14 @@ class Weights:
     skip_semantic_long_margin: float = 30.0
     #: And at a lower bar still when the entry the words favour has no close
     #: neighbour in the knowledge base (no phrasing of another entry within this
-    #: cosine of one of its own): the model earns its cost telling apart entries
-    #: that say nearly the same thing ("百令胶囊需要注意什么" and "...能长期服用吗"),
-    #: and there are none to tell apart. eval.yaml: +2 answered right, a seventh
-    #: fewer model runs; bench_e2e's questions: +1.2 points right, 27 % fewer;
-    #: Tianchi dev (its entries are close neighbours): top-1 -0.001, precision
-    #: 0.975 -> 0.973, near misses 0.145 -> 0.147.
+    #: cosine of one of its own; `NEIGHBOURS_MAX_PHRASINGS`): the model earns its
+    #: cost telling apart entries that say nearly the same thing ("百令胶囊需要注意
+    #: 什么" and "...能长期服用吗"), and there are none to tell apart. At a27cfe2
+    #: against its parent: eval.yaml +2 answered right (`bot eval`), the model run
+    #: for 214 of its 587 questions instead of 258 (`bench_matcher --quick`) and for
+    #: 4,447 of bench_e2e's 10,000 instead of 6,130; Tianchi dev (its entries are
+    #: close neighbours): top-1 -0.001, precision 0.975 -> 0.973, near misses
+    #: 0.145 -> 0.147.
     skip_semantic_alone_score: float = 90.0
     skip_semantic_alone_margin: float = 10.0
     skip_semantic_alone_cosine: float = 0.94
@@ -166,6 +168,14 @@ class Weights:
 SEMANTIC_WEIGHTS = Weights()
 #: Documents whose phrasings are kept as strings for fuzzy matching (the recently matched).
 PHRASINGS_CACHED = 4096
+
+#: `Weights.skip_semantic_alone_cosine` needs each document's nearest other document,
+#: worked out at build from every pair of phrasings: ~5 ms for the shipped base's
+#: ~680, 0.7 s for 10,000 (it grows with the square). Above this the rule is off,
+#: and the model runs as it would without it.
+NEIGHBOURS_MAX_PHRASINGS = 10_000
+#: Rows of phrasings compared at once (this many times all of them, in float32).
+_NEIGHBOURS_BLOCK = 1024
 
 #: "Did you mean" offers an entry only when it scores at least this, and at
 #: least this share of the best entry's score.
@@ -422,6 +432,7 @@ class Matcher:
         embeddings: Vectors | None,
         embedded_texts: IntArray,
         embedder: Embedder | None,
+        neighbour_cosine: FloatArray | None,
         doc_aspects: list[frozenset[str]],
         contrasts: Contrasts,
         doc_contrasts: list[frozenset[str]],
@@ -451,10 +462,7 @@ class Matcher:
         self._pinyin = pinyin
         self._embeddings = embeddings
         self._embedded_texts = embedded_texts
-        self._embedded_doc = text_doc[embedded_texts]
-        self._closest_neighbour = functools.lru_cache(maxsize=PHRASINGS_CACHED)(
-            self._neighbour_cosine
-        )
+        self._neighbour_cosine = neighbour_cosine
         self._embedder = embedder
         # lru_cache is thread-safe, so `match` stays safe to call from threads.
         self._encode_query = functools.lru_cache(maxsize=weights.query_cache)(self._encode)
@@ -596,6 +604,9 @@ class Matcher:
             vectors = encode_cached(embedder, to_embed, cache_dir=cache_dir, progress=progress)
         if weights is None:
             weights = SEMANTIC_WEIGHTS if vectors is not None else LEXICAL_WEIGHTS
+        neighbours = None
+        if vectors is not None and len(vectors) <= NEIGHBOURS_MAX_PHRASINGS:
+            neighbours = _neighbour_cosines(vectors, doc_array[embedded], n_docs)
         return cls(
             doc_ids=doc_ids,
             lexicon=lexicon,
@@ -609,6 +620,7 @@ class Matcher:
             embeddings=vectors,
             embedded_texts=embedded,
             embedder=embedder if use_semantic else None,
+            neighbour_cosine=neighbours,
             doc_aspects=doc_aspects,
             contrasts=look_alikes,
             doc_contrasts=doc_contrasts,
@@ -749,26 +761,12 @@ class Matcher:
         ):
             return True
         return (
-            top >= w.skip_semantic_alone_score
+            self._neighbour_cosine is not None
+            and top >= w.skip_semantic_alone_score
             and lead >= w.skip_semantic_alone_margin
-            and self._closest_neighbour(self._doc_position[candidates[0].doc_id])
+            and self._neighbour_cosine[self._doc_position[candidates[0].doc_id]]
             < w.skip_semantic_alone_cosine
         )
-
-    def _neighbour_cosine(self, position: int) -> float:
-        """The highest cosine between a phrasing of the document at `position` and one
-        of any other document (-1 when it has no embedded phrasing or no other
-        document has one). `_closest_neighbour` keeps them: a large base costs
-        milliseconds per document the first time."""
-        embeddings = self._embeddings
-        if embeddings is None:
-            return -1.0
-        own = self._embedded_doc == position
-        if not own.any() or own.all():
-            return -1.0
-        # einsum, not BLAS (see `semantic_evidence`).
-        cosines = np.einsum("kj,ij->ki", embeddings, embeddings[own]).max(axis=1)
-        return float(cosines[~own].max())
 
     def _score(self, features: _Features, weights: Weights) -> list[Candidate]:
         if not len(features.docs):
@@ -1045,6 +1043,18 @@ def _top(values: FloatArray, count: int) -> IntArray:
 #: 1,000-character paste would take half a second), and a backstory adds
 #: tokens, not topic. Measured on eval.yaml: same accuracy, lower p99.
 EMBED_MAX_CHARS = 40
+
+
+def _neighbour_cosines(vectors: Vectors, vector_doc: Int32Array, n_docs: int) -> FloatArray:
+    """For each document, the highest cosine between one of its phrasings and one of
+    any other document's (-1 when either side has none)."""
+    best = np.full(n_docs, -1.0)
+    for start in range(0, len(vectors), _NEIGHBOURS_BLOCK):
+        cosines = vectors[start : start + _NEIGHBOURS_BLOCK] @ vectors.T
+        docs = vector_doc[start : start + _NEIGHBOURS_BLOCK]
+        cosines[docs[:, None] == vector_doc[None, :]] = -1.0
+        np.maximum.at(best, docs, cosines.max(axis=1))
+    return best
 
 
 def _embedding_text(text: str, terms: Terms) -> str:

@@ -18,6 +18,7 @@ from bot.matching import (
     load_embedder,
     normalize,
 )
+from bot.matching import matcher as matcher_module
 from bot.matching.embedding import Vectors
 from bot.matching.matcher import SEMANTIC_WEIGHTS
 
@@ -247,7 +248,9 @@ class TopicEmbedder:
         return rows
 
 
-def test_words_decide_alone_when_no_other_entry_is_close() -> None:
+def test_words_decide_alone_when_no_other_entry_is_close(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # The bars that hold whatever the neighbours are set out of reach, so only the
     # entry's nearest neighbour decides whether the model runs.
     weights = replace(SEMANTIC_WEIGHTS, skip_semantic_score=101.0, skip_semantic_long_score=101.0)
@@ -263,6 +266,15 @@ def test_words_decide_alone_when_no_other_entry_is_close() -> None:
         assert embedder.calls == before + model_runs
         assert result.top is not None
         assert result.top.doc_id == "assistance-dibao"
+    # A base too large to compare every pair of phrasings at build: the rule is off.
+    monkeypatch.setattr(matcher_module, "NEIGHBOURS_MAX_PHRASINGS", 1)
+    embedder = TopicEmbedder({})
+    matcher = Matcher.build(
+        FIXTURE_DOCUMENTS, synonyms=FIXTURE_SYNONYMS, embedder=embedder, weights=weights
+    )
+    before = embedder.calls
+    matcher.match("低保怎么申请")
+    assert embedder.calls == before + 1
 
 
 def test_query_embeddings_are_cached() -> None:

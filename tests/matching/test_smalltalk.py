@@ -24,6 +24,12 @@ from .conftest import FIXTURE_DOCUMENTS, FIXTURE_SYNONYMS, CountingEmbedder
         ("Excuse me, where do I register a marriage?", "where do i register a marriage"),
         ("Could you tell me: how to apply for dibao", "how to apply for dibao"),
         ("quick question: dibao", "dibao"),
+        ("问下低保怎么申请", "低保怎么申请"),
+        ("问个事儿，低保怎么申请", "低保怎么申请"),
+        ("同志们好，低保怎么申请", "低保怎么申请"),
+        ("打扰你们一下，低保怎么申请", "低保怎么申请"),
+        ("请问下午几点上班", "下午几点上班"),
+        ("请问下葬要办什么手续", "下葬要办什么手续"),
     ],
     ids=[
         "hello",
@@ -37,6 +43,13 @@ from .conftest import FIXTURE_DOCUMENTS, FIXTURE_SYNONYMS, CountingEmbedder
         "excuse-me",
         "could-you-tell-me",
         "quick-question",
+        "ask-a-moment",
+        "a-matter",
+        "comrades-hello",
+        "bother-you-all",
+        # A 下 that starts the question's first word stays with it.
+        "afternoon",
+        "burial",
     ],
 )
 def test_the_opener_is_dropped(message: str, question: str) -> None:
@@ -52,6 +65,11 @@ def test_the_opener_is_dropped(message: str, question: str) -> None:
         "问一下",
         "questions about marriage",
         "help for the elderly",
+        "咨询下岗女职工培训",
+        "打听下落不明的亲人",
+        "帮我查询低保进度",
+        "帮忙看护老人",
+        "要咨询费吗",
     ],
     ids=[
         # A bare 咨询 with nothing around it is the content: the advice line's number.
@@ -62,6 +80,11 @@ def test_the_opener_is_dropped(message: str, question: str) -> None:
         "only-an-opener",
         "plural-is-a-word",
         "help-is-a-topic",
+        "laid-off",
+        "whereabouts",
+        "look-up-is-a-word",
+        "look-after",
+        "consultation-fee",
     ],
 )
 def test_content_is_kept(message: str) -> None:
