@@ -602,9 +602,9 @@ def main(argv: list[str] | None = None) -> int:
 def _semantic_run(workdir: Path, args: argparse.Namespace, fast: dict[str, str]) -> RunResult:
     """Semantic matching on; the embedding cache is built first (untimed, can take a minute).
 
-    The matcher caches the vector of each question it has seen by its normalised
-    text, so the questions vary by their words (`resident_questions`), not endings, the
-    paced phase's and the warm-up's included. `--cycle` repeats the evaluation
+    The matcher caches the vector of each text the model has read, after endings and
+    polite openers are dropped, so the questions vary by their words
+    (`resident_questions`), the paced phase's and the warm-up's included. `--cycle` repeats the evaluation
     set's texts instead (vector cache hits).
     """
     base = load_questions()
@@ -642,23 +642,27 @@ def model_texts(questions: Sequence[str], *, cache_dir: Path) -> list[str | None
     Whether the words decide depends on how close the knowledge's entries are to
     one another in the model's eyes (`Weights.skip_semantic_alone_cosine`), so the
     knowledge is embedded by the real model (from `cache_dir` when it is there
-    already); no question is.
+    already); no question is. The model's worker process is ended before this
+    returns, so it does not sit beside the runs that follow.
     """
-    from bot.answering import build_engine
     from bot.config import Settings
-    from bot.knowledge.loader import load_knowledge
-    from bot.matching import load_embedder
-    from bot.runtime import matcher_settings
+    from bot.e5.worker import shared_process
+    from bot.runtime import open_engine
 
-    settings = Settings(_env_file=None, semantic_enabled=True)  # type: ignore[call-arg]
-    kb = load_knowledge(REPO / "knowledge")
-    engine = build_engine(
-        kb, settings=matcher_settings(settings), embedder=load_embedder("e5"), cache_dir=cache_dir
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        semantic_enabled=True,
+        knowledge_dir=REPO / "knowledge",
+        embedding_cache_dir=cache_dir,
     )
+    try:
+        matcher = open_engine(settings).current.matcher
+    finally:
+        shared_process().close()
     texts: list[str | None] = []
     for question in questions:
         try:
-            texts.append(next(engine.matcher.matching(question)))
+            texts.append(next(matcher.matching(question)))
         except StopIteration:
             texts.append(None)
     return texts
