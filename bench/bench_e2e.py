@@ -652,6 +652,8 @@ def model_texts(questions: Sequence[str], *, cache_dir: Path) -> list[str | None
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         semantic_enabled=True,
+        # As the timed bot runs (`bot_environment` passes none of the caller's settings).
+        embedding_model="e5",
         knowledge_dir=REPO / "knowledge",
         embedding_cache_dir=cache_dir,
     )

@@ -154,7 +154,8 @@ class Weights:
     #: 什么" and "...能长期服用吗"), and there are none to tell apart. At a27cfe2
     #: against its parent: eval.yaml +2 answered right (`bot eval`), the model run
     #: for 214 of its 587 questions instead of 258 (`bench_matcher --quick`) and for
-    #: 4,447 of bench_e2e's 10,000 instead of 6,130; Tianchi dev (its entries are
+    #: 4,447 of bench_e2e's 10,000 instead of 6,130 (as bench_e2e counts from
+    #: 6b81e8a on; it printed 6,130 at a27cfe2); Tianchi dev (its entries are
     #: close neighbours): top-1 -0.001, precision 0.975 -> 0.973, near misses
     #: 0.145 -> 0.147.
     skip_semantic_alone_score: float = 90.0
@@ -175,7 +176,7 @@ PHRASINGS_CACHED = 4096
 #: and the model runs as it would without it.
 NEIGHBOURS_MAX_PHRASINGS = 10_000
 #: Rows of phrasings compared at once (this many times all of them, in float32).
-_NEIGHBOURS_BLOCK = 1024
+_NEIGHBOURS_BLOCK = 256
 
 #: "Did you mean" offers an entry only when it scores at least this, and at
 #: least this share of the best entry's score.

@@ -138,18 +138,22 @@ def _pattern(phrase: str) -> re.Pattern[str]:
 _COMPILED = tuple((kind, tuple(_pattern(p) for p in phrases)) for kind, phrases in _PHRASES)
 _FILLER_PATTERNS = tuple(_pattern(f) for f in sorted(_FILLER, key=len, reverse=True))
 #: What residents put before a question: greetings, and the polite ways of
-#: saying "may I ask" (我想问一下, 麻烦您, excuse me, could you tell me). A bare
-#: verb such as 咨询 or 了解 counts only with 想 before it or 一下 after it:
-#: "咨询电话是多少" asks for the phone number.
-_ASKING = r"(?:请问|问问|问|咨询|请教|打听|了解)"
+#: saying "may I ask" (我想问一下, 麻烦您, excuse me, could you tell me). An asking
+#: verb such as 咨询 or 了解 counts only with 想/我想/我要 before it or an ending
+#: after it (一下, 下, 个事, 个问题): "咨询电话是多少" asks for the phone number.
+_ASKING = r"(?:请问|问问(?!题)|问|咨询|请教|打听|了解)"
 #: "问下" is "问一下", but punctuation is gone by now, so a 下 that starts the
-#: question's first word (下午, 下周, 下岗, 下葬, 下个月) must stay.
-_A_MOMENT = r"(?:一下|下(?![午周月个列次岗落水班面步旬半载雨雪车来去单乡葬属级线发拨设楼地]))"
+#: question's first word (下午, 下周, 下岗, 下葬, 下个月, 下一步) must stay.
+_A_MOMENT = (
+    r"(?:一下|下(?![午周月个列次岗落水班面步旬半载雨雪车来去单乡葬属级线发拨设楼地"
+    r"一星礼学年季期证肢腹调降辖达跌]))"
+)
+_ENDING = rf"(?:{_A_MOMENT}|个事儿?|一?个问题)"
 #: Regex alternatives are tried in order, not longest first: "请问一下" must meet
 #: the "一下" forms before the bare "请问", "个事儿" before "个事".
 _OPENERS_ZH = (
-    rf"(?:我想|想|我要){_ASKING}{_A_MOMENT}?",
-    rf"{_ASKING}(?:{_A_MOMENT}|个事儿?|一?个问题)",
+    rf"(?:我想|想|我要)(?:问问题|{_ASKING}{_ENDING}?)",
+    rf"{_ASKING}{_ENDING}",
     rf"麻烦(?:您|你)们?(?:{_ASKING}{_A_MOMENT}?)?|麻烦{_ASKING}{_A_MOMENT}?",
     r"你好|您好|你们好|大家好|哈喽|嗨|早上好|上午好|中午好|下午好|晚上好|请问|同志们?好?|劳驾",
     rf"打扰(?:一下|了|(?:您|你)们?{_A_MOMENT}?)?",

@@ -30,6 +30,10 @@ from .conftest import FIXTURE_DOCUMENTS, FIXTURE_SYNONYMS, CountingEmbedder
         ("打扰你们一下，低保怎么申请", "低保怎么申请"),
         ("请问下午几点上班", "下午几点上班"),
         ("请问下葬要办什么手续", "下葬要办什么手续"),
+        ("我想问个事儿，低保怎么申请", "低保怎么申请"),
+        ("想问个问题，低保怎么申请", "低保怎么申请"),
+        ("请问下一步怎么办", "下一步怎么办"),
+        ("我想问问题，低保怎么申请", "低保怎么申请"),
     ],
     ids=[
         "hello",
@@ -50,6 +54,10 @@ from .conftest import FIXTURE_DOCUMENTS, FIXTURE_SYNONYMS, CountingEmbedder
         # A 下 that starts the question's first word stays with it.
         "afternoon",
         "burial",
+        "want-to-ask-a-matter",
+        "want-to-ask-a-question",
+        "next-step",
+        "want-to-ask-questions",
     ],
 )
 def test_the_opener_is_dropped(message: str, question: str) -> None:
@@ -70,6 +78,7 @@ def test_the_opener_is_dropped(message: str, question: str) -> None:
         "帮我查询低保进度",
         "帮忙看护老人",
         "要咨询费吗",
+        "我想问问题",
     ],
     ids=[
         # A bare 咨询 with nothing around it is the content: the advice line's number.
@@ -85,6 +94,8 @@ def test_the_opener_is_dropped(message: str, question: str) -> None:
         "look-up-is-a-word",
         "look-after",
         "consultation-fee",
+        # Only an opener: nothing would be left, so nothing is dropped.
+        "only-want-to-ask-a-question",
     ],
 )
 def test_content_is_kept(message: str) -> None:
