@@ -202,8 +202,9 @@ class ExternalReport:
     near_misses: int
     near_miss_wrong_answer_rate: float
     #: Queries whose top entry is not the labelled one, and of them those whose top
-    #: entry's standard question reads nearly the same as the labelled entry's, by the
-    #: ratio that groups the admin's repeated questions (`grouping.DEFAULT_THRESHOLD`;
+    #: entry's standard question reads nearly the same as the labelled entry's: rapidfuzz
+    #: ratio on the normalised texts at the threshold that groups the admin's repeated
+    #: questions (`grouping.DEFAULT_THRESHOLD`;
     #: 请问肺气肿能办慢性病门诊治疗吗 / 肺气肿能办慢性病门诊治疗吗: 93): the data's own
     #: near-duplicate entries, the plainest of them.
     misses_at_1: int

@@ -3,6 +3,7 @@ Bot API server; settings of the real services."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,12 @@ from tests.telegram.fake_api import FakeBotApi
 
 VALID = Path(__file__).parent / "knowledge" / "fixtures" / "valid"
 SHIPPED = Path(__file__).parents[1] / "knowledge"
+
+
+def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
+    """`rows` as JSON lines in `path` (the external FAQ files `bot eval --faq` reads)."""
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    return path
 
 
 def pytest_configure(config: pytest.Config) -> None:

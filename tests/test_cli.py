@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import PLACEHOLDER_TOKEN
+from tests.conftest import write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 KNOWLEDGE = REPO / "knowledge"
@@ -207,19 +208,10 @@ def test_the_env_example_placeholder_token_is_refused(tmp_path: Path) -> None:
 
 
 def test_eval_no_semantic_overrides_the_setting(tmp_path: Path) -> None:
-    faq = tmp_path / "kb.jsonl"
-    faq.write_text(
-        json.dumps(
-            {"faq_id": "a", "question": "肺炎怎么治疗", "alt_questions": []}, ensure_ascii=False
-        )
-        + "\n",
-        encoding="utf-8",
+    faq = write_jsonl(
+        tmp_path / "kb.jsonl", [{"faq_id": "a", "question": "肺炎怎么治疗", "alt_questions": []}]
     )
-    queries = tmp_path / "q.jsonl"
-    queries.write_text(
-        json.dumps({"query": "肺炎怎么治", "faq_id": "a"}, ensure_ascii=False) + "\n",
-        encoding="utf-8",
-    )
+    queries = write_jsonl(tmp_path / "q.jsonl", [{"query": "肺炎怎么治", "faq_id": "a"}])
     args = ("eval", "--faq", str(faq), "--queries", str(queries), "--no-semantic", "--json")
     result = run_bot(tmp_path, *args, SEMANTIC_ENABLED="true")
     assert result.returncode == 0, result.stderr

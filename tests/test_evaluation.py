@@ -18,7 +18,7 @@ from bot.evaluation import (
 )
 from bot.knowledge.loader import load_knowledge
 from bot.matching import MatcherSettings
-from tests.conftest import VALID
+from tests.conftest import VALID, write_jsonl
 
 FIXTURE_KNOWLEDGE = VALID
 
@@ -54,11 +54,6 @@ def test_internal_report(tmp_path: Path) -> None:
     assert "100.0%" in report.format_text()
 
 
-def _write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
-    return path
-
-
 def _lexical_report(faq: Path, queries: Path, near: Path | None) -> ExternalReport:
     """`evaluate_external` with words alone (no sentence model, no cache)."""
     return evaluate_external(
@@ -73,7 +68,7 @@ def _lexical_report(faq: Path, queries: Path, near: Path | None) -> ExternalRepo
 
 
 def test_external_report(tmp_path: Path) -> None:
-    faq = _write_jsonl(
+    faq = write_jsonl(
         tmp_path / "kb.jsonl",
         [
             {"faq_id": "a", "question": "肺炎怎么治疗", "alt_questions": ["肺炎吃什么药"]},
@@ -81,11 +76,11 @@ def test_external_report(tmp_path: Path) -> None:
             {"faq_id": "c", "question": "感冒发烧怎么办", "alt_questions": []},
         ],
     )
-    queries = _write_jsonl(
+    queries = write_jsonl(
         tmp_path / "q.jsonl",
         [{"query": "肺炎吃啥药", "faq_id": "a"}, {"query": "哮喘可以根治吗", "faq_id": "b"}],
     )
-    near = _write_jsonl(tmp_path / "nm.jsonl", [{"query": "肺炎会传染吗", "not_faq_id": "a"}])
+    near = write_jsonl(tmp_path / "nm.jsonl", [{"query": "肺炎会传染吗", "not_faq_id": "a"}])
     report = _lexical_report(faq, queries, near)
     assert report.documents == 3
     assert report.queries == 2
@@ -100,7 +95,7 @@ def test_external_report(tmp_path: Path) -> None:
 
 def test_external_report_counts_misses_on_near_identical_entries(tmp_path: Path) -> None:
     # Entries a and d read nearly the same; c does not. Both queries land on a.
-    faq = _write_jsonl(
+    faq = write_jsonl(
         tmp_path / "kb.jsonl",
         [
             {"faq_id": "a", "question": "肺炎怎么治疗", "alt_questions": []},
@@ -108,7 +103,7 @@ def test_external_report_counts_misses_on_near_identical_entries(tmp_path: Path)
             {"faq_id": "c", "question": "感冒发烧怎么办", "alt_questions": []},
         ],
     )
-    queries = _write_jsonl(
+    queries = write_jsonl(
         tmp_path / "q.jsonl",
         [{"query": "肺炎怎么治疗", "faq_id": "d"}, {"query": "肺炎怎么治疗", "faq_id": "c"}],
     )

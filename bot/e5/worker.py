@@ -3,14 +3,14 @@
 onnxruntime runs a forward pass without the GIL, but the tokenizer, the
 embedding lookup and the pooling around it are Python and numpy, which must
 take the GIL many times a question, and each time it can wait for the bot's
-event loop or matching threads to let go: `python -m bench.bench_e5` prints
-a question taking many times longer while three other threads run Python,
-in the bot's process, than in this worker. In a child process the engine has
-an interpreter to itself; the bot thread that asks waits in a pipe read,
-which holds no lock.
+event loop or the other threads waiting for the model to let go: `python -m
+bench.bench_e5` prints a question taking many times longer while three other
+threads run Python, in the bot's process, than in this worker. In a child
+process the engine has an interpreter to itself; the bot thread that asks waits
+in a socket read, which holds no lock.
 
 One child per bot process, started with the first `E5Embedder` and shared by
-every later one (tests build many); it ends with the bot, or when its pipe
+every later one (tests build many); it ends with the bot, or when its socket
 closes if the bot is killed.
 """
 
@@ -35,8 +35,9 @@ Vectors = npt.NDArray[np.float32]
 
 
 #: Seconds a request may take before the worker counts as hung (the first one after
-#: a start also waits for the model's build; each takes under a second, and so does a
-#: cache-building batch of 64 long questions, `embedding._BATCH`).
+#: a start also waits for the model's build). A request is at most a cache-building
+#: batch of 64 texts (`embedding._BATCH`); `bench_e5` times a batch of questions at
+#: tens of milliseconds.
 REPLY_TIMEOUT = 30.0
 #: Starts in a row that never answered, after which the worker is given up
 #: (its model cannot load, say) and the C engine answers from then on.
@@ -44,11 +45,11 @@ MAX_FAILED_STARTS = 3
 
 
 def _serve(connection: Connection) -> None:
-    """The child: encode each request (a list of texts) until the pipe closes."""
+    """The child: encode each request (a list of texts) until the socket closes."""
     import signal
 
     # Ctrl+C in a terminal reaches the whole process group: the bot shuts down in
-    # order and closes the pipe, which is the child's signal to end.
+    # order and closes the socket, which is the child's signal to end.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from bot.e5.engine import E5Engine
 

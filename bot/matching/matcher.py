@@ -739,9 +739,7 @@ class Matcher:
         candidates = self._score(words, LEXICAL_WEIGHTS)
         if candidates and self._words_decide(text, candidates):
             return candidates
-        semantic = None
-        if text:
-            semantic = yield _embedding_text(text, terms)
+        semantic = yield _embedding_text(text, terms)
         return self._score(
             self._features(
                 text, terms, evidence, semantic, named=named, kinds=kinds, asked=asked, known=words

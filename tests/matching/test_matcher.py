@@ -370,7 +370,10 @@ def test_an_entry_the_model_reads_the_same_is_a_rival(
     embedder = _table(
         QUESTION, (CANTEEN.questions[0], 0.995, 1), (MEALS.questions[0], meals_cosine, 2)
     )
-    matcher = Matcher.build([CANTEEN, MEALS], embedder=embedder)
+    # The model must run, even where MEALS is no neighbour of CANTEEN (0.2).
+    model_runs = replace(SEMANTIC_WEIGHTS, skip_semantic_alone_score=101.0)
+    matcher = Matcher.build([CANTEEN, MEALS], embedder=embedder, weights=model_runs)
+    assert next(matcher.matching(QUESTION))
     result = matcher.match(QUESTION)
     assert result.top is not None and result.top.doc_id == "canteen"
     assert result.outcome is outcome
@@ -381,12 +384,15 @@ def test_an_entry_the_model_reads_the_same_is_a_rival(
 def test_an_entry_that_answers_another_kind_of_question_is_nobodys_rival() -> None:
     # The model reads "what does it do" as nearly "what are its side effects"; but that
     # entry answers another kind of question (intents), so it does not make the
-    # side-effects entry a "did you mean".
+    # side-effects entry a "did you mean". Both lean to the same axis: to the model
+    # the two entries are neighbours, so the words alone do not decide.
     harm = MatchDocument(doc_id="harm", questions=("布洛芬的副作用有哪些",))
     effect = MatchDocument(doc_id="effect", questions=("布洛芬有什么作用",))
     question = "吃布洛芬副作用大不大"
-    embedder = _table(question, (harm.questions[0], 0.97, 1), (effect.questions[0], 0.965, 2))
-    result = Matcher.build([harm, effect], embedder=embedder).match(question)
+    embedder = _table(question, (harm.questions[0], 0.97, 1), (effect.questions[0], 0.965, 1))
+    matcher = Matcher.build([harm, effect], embedder=embedder)
+    assert next(matcher.matching(question))
+    result = matcher.match(question)
     assert result.top is not None and result.top.doc_id == "harm"
     assert result.outcome is MatchOutcome.ANSWERED
 
