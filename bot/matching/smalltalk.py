@@ -166,7 +166,7 @@ _OPENERS_EN = (
     r"(?:can|could) you (?:please )?(?:help(?: me)?|tell me)|please help(?: me)?|tell me(?: please)?|please",
 )
 _GREETING_PREFIX = re.compile(
-    rf"^(?:(?:{'|'.join(_OPENERS_ZH)}|(?:{'|'.join(_OPENERS_EN)})(?![a-z]))(?:\s|啊|呀|吗)*)+"
+    rf"^(?:(?:{'|'.join(_OPENERS_ZH)}|(?:{'|'.join(_OPENERS_EN)})(?![a-z]))(?:\s|啊|呀)*)+"
 )
 
 

@@ -34,6 +34,7 @@ from .conftest import FIXTURE_DOCUMENTS, FIXTURE_SYNONYMS, CountingEmbedder
         ("想问个问题，低保怎么申请", "低保怎么申请"),
         ("请问下一步怎么办", "下一步怎么办"),
         ("我想问问题，低保怎么申请", "低保怎么申请"),
+        ("请问吗丁啉怎么吃", "吗丁啉怎么吃"),
     ],
     ids=[
         "hello",
@@ -58,6 +59,8 @@ from .conftest import FIXTURE_DOCUMENTS, FIXTURE_SYNONYMS, CountingEmbedder
         "want-to-ask-a-question",
         "next-step",
         "want-to-ask-questions",
+        # A 吗 after an opener starts a word (吗丁啉, 吗啡); it is no separator.
+        "drug-name",
     ],
 )
 def test_the_opener_is_dropped(message: str, question: str) -> None:
